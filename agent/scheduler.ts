@@ -1,0 +1,115 @@
+import { createHash } from 'node:crypto';
+import { errorMessage } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
+import type { Probe, ProbeOutput, ProbePod } from './probes/probe.js';
+
+/** How one scheduled run went; shipped to the collector as a ProbeRun. */
+export interface RunReport {
+  probe: string;
+  pod: ProbePod;
+  durationSeconds: number;
+  /** How late the run started against its schedule: a CPU-starved agent shows here. */
+  schedulingLagSeconds: number;
+  error: string;
+  output: ProbeOutput;
+}
+
+export type RunSink = (report: RunReport) => void;
+
+interface Job {
+  timer: NodeJS.Timeout | undefined;
+  abort: AbortController;
+}
+
+/**
+ * Runs every probe for every attached pod once per probe interval. Each (pod, probe) has a fixed
+ * phase inside the interval, derived from a hash of both names, so 110 pods' work is spread
+ * evenly instead of arriving in one burst every 10 s. Rounds that fall behind are skipped (and
+ * show as scheduling lag), never queued up. Timers only: no polling loop.
+ */
+export class Scheduler {
+  private readonly jobs = new Map<string, Job>();
+  private stopped = false;
+
+  constructor(
+    private readonly probes: readonly Probe[],
+    private readonly sink: RunSink,
+    private readonly log: Logger,
+    private readonly nowMs: () => number = Date.now,
+  ) {}
+
+  add(pod: ProbePod): void {
+    if (this.stopped) return;
+    for (const probe of this.probes) {
+      const id = `${pod.key}|${probe.name}`;
+      if (this.jobs.has(id)) continue;
+      probe.attach(pod);
+      const job: Job = { timer: undefined, abort: new AbortController() };
+      this.jobs.set(id, job);
+      const phase = phaseMs(id, probe.intervalMs);
+      const now = this.nowMs();
+      const first = now - (now % probe.intervalMs) + phase;
+      this.arm(job, probe, pod, first <= now ? first + probe.intervalMs : first);
+    }
+  }
+
+  remove(pod: ProbePod): void {
+    for (const probe of this.probes) {
+      const id = `${pod.key}|${probe.name}`;
+      const job = this.jobs.get(id);
+      if (job === undefined) continue;
+      clearTimeout(job.timer);
+      job.abort.abort();
+      this.jobs.delete(id);
+      probe.detach(pod);
+    }
+  }
+
+  /** Stops every job; runs in progress are aborted. Idempotent. */
+  stop(): void {
+    this.stopped = true;
+    for (const job of this.jobs.values()) {
+      clearTimeout(job.timer);
+      job.abort.abort();
+    }
+    this.jobs.clear();
+  }
+
+  private arm(job: Job, probe: Probe, pod: ProbePod, dueMs: number): void {
+    job.timer = setTimeout(() => void this.fire(job, probe, pod, dueMs), Math.max(0, dueMs - this.nowMs()));
+  }
+
+  private async fire(job: Job, probe: Probe, pod: ProbePod, dueMs: number): Promise<void> {
+    const started = this.nowMs();
+    const lag = Math.max(0, started - dueMs);
+    let output: ProbeOutput = { reachability: [] };
+    let error = '';
+    try {
+      output = await probe.run(pod, job.abort.signal);
+      error = output.error ?? '';
+    } catch (err) {
+      if (job.abort.signal.aborted) return;
+      error = errorMessage(err);
+      this.log.debug({ pod: pod.key, probe: probe.name, err: error }, 'probe run failed');
+    }
+    if (job.abort.signal.aborted) return;
+    this.sink({
+      probe: probe.name,
+      pod,
+      durationSeconds: (this.nowMs() - started) / 1000,
+      schedulingLagSeconds: lag / 1000,
+      error,
+      output,
+    });
+    let next = dueMs + probe.intervalMs;
+    const now = this.nowMs();
+    while (next <= now) next += probe.intervalMs; // skip missed rounds rather than bunching them
+    this.arm(job, probe, pod, next);
+  }
+}
+
+/** A stable offset in [0, intervalMs) for a job id. */
+export function phaseMs(id: string, intervalMs: number): number {
+  const h = createHash('sha1').update(id).digest();
+  return h.readUInt32BE(0) % intervalMs;
+}
