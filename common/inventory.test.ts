@@ -7,13 +7,25 @@ describe('parseInventory', () => {
       JSON.stringify({
         node: 'node-1',
         pods: [
-          { namespace: 'default', name: 'web-1', uid: 'u1', ip: '198.18.1.11', pid: 4242, labels: { app: 'web' } },
+          {
+            namespace: 'default',
+            name: 'web-1',
+            uid: 'u1',
+            ip: '198.18.1.11',
+            pid: 4242,
+            labels: { app: 'web' },
+          },
           { namespace: 'legacy', name: 'db', netns: 'db-ns' },
         ],
       }),
     );
     expect(inv.node).toBe('node-1');
-    expect(inv.pods[0]).toMatchObject({ name: 'web-1', pid: 4242, labels: { app: 'web' }, hostNetwork: false });
+    expect(inv.pods[0]).toMatchObject({
+      name: 'web-1',
+      pid: 4242,
+      labels: { app: 'web' },
+      hostNetwork: false,
+    });
     expect(inv.pods[1]).toMatchObject({ name: 'db', netns: 'db-ns', ip: undefined, uid: 'legacy/db' });
     expect(netnsPath(inv.pods[0] ?? { pid: undefined, netns: undefined })).toBe('/proc/4242/ns/net');
     expect(netnsPath({ pid: undefined, netns: 'db-ns' })).toBe('/run/netns/db-ns');

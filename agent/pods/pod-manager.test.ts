@@ -67,7 +67,11 @@ describe('PodManager', () => {
     const o = opener({ '/nonexistent/a': ['198.18.1.11'], '/nonexistent/b': ['198.18.1.12'] });
     const r = recorder();
     const m = new PodManager(r.events, silentLogger(), o.open);
-    m.update([pod('a', '198.18.1.11'), pod('b', '198.18.1.12'), pod('host', '198.19.0.1', { hostNetwork: true })]);
+    m.update([
+      pod('a', '198.18.1.11'),
+      pod('b', '198.18.1.12'),
+      pod('host', '198.19.0.1', { hostNetwork: true }),
+    ]);
     await settle();
     m.update([pod('a', '198.18.1.11'), pod('b', '198.18.1.12')]);
     await settle();

@@ -91,7 +91,12 @@ describe('echo packet', () => {
   it('round-trips and pads to the requested size', () => {
     const p = encodeEcho({ type: EchoType.Request, session: 0xffffffff, seq: 42, sentNs: 123456789n }, 100);
     expect(p).toHaveLength(100);
-    expect(decodeEcho(p)).toEqual({ type: EchoType.Request, session: 0xffffffff, seq: 42, sentNs: 123456789n });
+    expect(decodeEcho(p)).toEqual({
+      type: EchoType.Request,
+      session: 0xffffffff,
+      seq: 42,
+      sentNs: 123456789n,
+    });
     expect(decodeEcho(markReply(p))?.type).toBe(EchoType.Reply);
   });
 

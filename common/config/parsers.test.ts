@@ -16,7 +16,10 @@ describe('parsers', () => {
   it('parses host:port forms', () => {
     expect(parseHostPort('127.0.0.1:8080')).toEqual({ host: '127.0.0.1', port: 8080 });
     expect(parseHostPort('[::1]:0')).toEqual({ host: '::1', port: 0 });
-    expect(parseHostPort('collector.netsonar.svc:9400')).toEqual({ host: 'collector.netsonar.svc', port: 9400 });
+    expect(parseHostPort('collector.netsonar.svc:9400')).toEqual({
+      host: 'collector.netsonar.svc',
+      port: 9400,
+    });
     for (const bad of ['8080', 'host:', ':80', 'h:70000', '[nope]:1', '::1:80', 'a b:1']) {
       expect(() => parseHostPort(bad)).toThrow();
     }

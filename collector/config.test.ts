@@ -1,0 +1,70 @@
+import { describe, expect, it } from '@jest/globals';
+import { ConfigError } from '../common/config/options.js';
+import { collectorHelp, parseCollectorConfig } from './config.js';
+
+function problems(fn: () => unknown): readonly string[] {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('collector config', () => {
+  it('has defaults', () => {
+    const config = parseCollectorConfig([], {});
+    expect(config).toEqual({
+      httpListen: { host: '127.0.0.1', port: 8080 },
+      grpcListen: { host: '0.0.0.0', port: 9400 },
+      k: 3,
+      agentGracePeriod: 10_000,
+      logLevel: 'info',
+    });
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('reads NETSONAR_COLLECTOR_* variables, and flags win over them', () => {
+    const env = {
+      NETSONAR_COLLECTOR_HTTP_LISTEN: '[::1]:9090',
+      NETSONAR_COLLECTOR_K: '5',
+      NETSONAR_COLLECTOR_AGENT_GRACE_PERIOD: '1m30s',
+      NETSONAR_COLLECTOR_LOG_LEVEL: 'debug',
+    };
+    const config = parseCollectorConfig(['--k', '7', '--grpc-listen=127.0.0.1:0'], env);
+    expect(config.httpListen).toEqual({ host: '::1', port: 9090 });
+    expect(config.grpcListen).toEqual({ host: '127.0.0.1', port: 0 });
+    expect(config.k).toBe(7);
+    expect(config.agentGracePeriod).toBe(90_000);
+    expect(config.logLevel).toBe('debug');
+  });
+
+  it('reports every problem together', () => {
+    const found = problems(() =>
+      parseCollectorConfig(['--k', '1001', '--agent-grace-period', 'soon', '--http-listen', 'nope'], {
+        NETSONAR_COLLECTOR_LOG_LEVEL: 'loud',
+      }),
+    );
+    expect(found).toHaveLength(4);
+    expect(found.join('\n')).toMatch(/--k="1001": expected a whole number from 0 to 1000/);
+    expect(found.join('\n')).toMatch(/--agent-grace-period="soon": expected a duration/);
+    expect(found.join('\n')).toMatch(/--http-listen="nope": expected HOST:PORT/);
+    expect(found.join('\n')).toMatch(/NETSONAR_COLLECTOR_LOG_LEVEL="loud": expected one of/);
+  });
+
+  it('rejects unknown flags and missing values', () => {
+    const found = problems(() => parseCollectorConfig(['--kk', '3', '--k'], {}));
+    expect(found).toContain('unknown flag --kk (see --help)');
+    expect(found).toContain('unexpected argument "3"');
+    expect(found).toContain('--k needs a value');
+  });
+
+  it('documents every option in --help', () => {
+    const help = collectorHelp();
+    for (const flag of ['--http-listen', '--grpc-listen', '--k', '--agent-grace-period', '--log-level']) {
+      expect(help).toContain(flag);
+    }
+    expect(help).toContain('NETSONAR_COLLECTOR_AGENT_GRACE_PERIOD  [10s]');
+  });
+});
