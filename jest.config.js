@@ -27,7 +27,7 @@ export default {
       ...common,
       displayName: 'privileged',
       testMatch: ['<rootDir>/test/privileged/**/*.priv.test.ts'],
-      testTimeout: 180_000,
+      setupFilesAfterEnv: ['<rootDir>/test/privileged/setup.ts'],
     },
   ],
 };

@@ -33,6 +33,11 @@ export function run(file: string, args: readonly string[], options: RunOptions =
         resolve({ stdout, stderr });
       },
     );
-    if (options.input !== undefined) child.stdin?.end(options.input);
+    if (options.input !== undefined) {
+      // A child that exits before reading its input (killed, or failing on its first line) makes
+      // the write fail with EPIPE; its exit status already reports the failure.
+      child.stdin?.on('error', () => undefined);
+      child.stdin?.end(options.input);
+    }
   });
 }

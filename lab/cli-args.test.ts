@@ -1,0 +1,110 @@
+import { describe, expect, it } from '@jest/globals';
+import { NetsonarError } from '../common/errors.js';
+import { parseArgs } from './cli-args.js';
+
+const D = '/run/netsonar-lab';
+
+function usageError(argv: string[]): string {
+  try {
+    parseArgs(argv);
+  } catch (err) {
+    if (!(err instanceof NetsonarError)) throw err;
+    expect(err.code).toBe('NS_ERR_LAB_BAD_ARGS');
+    expect(err.message).not.toContain('\n');
+    return err.message;
+  }
+  throw new Error(`no error for ${argv.join(' ')}`);
+}
+
+describe('parseArgs', () => {
+  it('parses up with defaults and with values in both flag forms', () => {
+    expect(parseArgs(['up'])).toEqual({ kind: 'up', stateDir: D, nodes: 3, podsPerNode: 3 });
+    expect(parseArgs(['up', '--nodes', '5', '--pods-per-node=0', '--state-dir', '/tmp/x'])).toEqual({
+      kind: 'up',
+      stateDir: '/tmp/x',
+      nodes: 5,
+      podsPerNode: 0,
+    });
+    expect(parseArgs(['--state-dir=/tmp/y', 'up'])).toMatchObject({ kind: 'up', stateDir: '/tmp/y' });
+  });
+
+  it('parses down, status, fault commands', () => {
+    expect(parseArgs(['down'])).toEqual({ kind: 'down', stateDir: D });
+    expect(parseArgs(['status', '--json'])).toEqual({ kind: 'status', stateDir: D, json: true });
+    expect(
+      parseArgs(['fault', 'loss', '--from', 'node-1', '--to', 'default/app-2-1', '--percent', '2.5']),
+    ).toEqual({
+      kind: 'fault-loss',
+      stateDir: D,
+      from: 'node-1',
+      to: 'default/app-2-1',
+      percent: 2.5,
+    });
+    expect(parseArgs(['fault', 'blackhole', '--from', 'app-1-1', '--to', 'host'])).toMatchObject({
+      kind: 'fault-loss',
+      percent: 100,
+    });
+    expect(parseArgs(['fault', 'clear'])).toEqual({ kind: 'fault-clear', stateDir: D, id: undefined });
+    expect(parseArgs(['fault', 'clear', '--id', 'f2'])).toMatchObject({ id: 'f2' });
+    expect(parseArgs(['fault', 'list', '--json'])).toEqual({ kind: 'fault-list', stateDir: D, json: true });
+  });
+
+  it('passes everything after the pod to exec verbatim, with or without --', () => {
+    expect(parseArgs(['exec', 'app-1-1', '--', 'ping', '-c', '1', '198.18.2.11'])).toEqual({
+      kind: 'exec',
+      stateDir: D,
+      pod: 'app-1-1',
+      argv: ['ping', '-c', '1', '198.18.2.11'],
+    });
+    expect(parseArgs(['--state-dir', '/tmp/z', 'exec', 'default/app-1-1', 'ip', '--json', 'addr'])).toEqual({
+      kind: 'exec',
+      stateDir: '/tmp/z',
+      pod: 'default/app-1-1',
+      argv: ['ip', '--json', 'addr'],
+    });
+    expect(parseArgs(['exec', 'app-1-1', '--', '--weird'])).toMatchObject({ argv: ['--weird'] });
+  });
+
+  it('knows help and version', () => {
+    expect(parseArgs(['--help'])).toEqual({ kind: 'help' });
+    expect(parseArgs(['up', '-h'])).toEqual({ kind: 'help' });
+    expect(parseArgs(['help'])).toEqual({ kind: 'help' });
+    expect(parseArgs(['--version'])).toEqual({ kind: 'version' });
+  });
+
+  it('rejects bad input with one line', () => {
+    expect(usageError([])).toMatch(/missing command/);
+    expect(usageError(['frobnicate'])).toMatch(/unknown command "frobnicate"/);
+    expect(usageError(['up', '--bogus', '1'])).toMatch(/unknown option --bogus for up/);
+    expect(usageError(['up', '-x'])).toMatch(/unknown option -x/);
+    expect(usageError(['up', '--nodes', '0'])).toMatch(/--nodes "0": expected a whole number from 1 to 50/);
+    expect(usageError(['up', '--nodes', '51'])).toMatch(/from 1 to 50/);
+    expect(usageError(['up', '--nodes', 'three'])).toMatch(/--nodes/);
+    expect(usageError(['up', '--pods-per-node', '201'])).toMatch(/from 0 to 200/);
+    expect(usageError(['up', '--nodes'])).toMatch(/--nodes needs a value/);
+    expect(usageError(['up', '--nodes', '--pods-per-node', '2'])).toMatch(/--nodes needs a value/);
+    expect(usageError(['up', '--nodes', '2', '--nodes', '3'])).toMatch(/given twice/);
+    expect(usageError(['up', 'extra'])).toMatch(/unexpected argument "extra"/);
+    expect(usageError(['down', '--json'])).toMatch(/unknown option --json for down/);
+    expect(usageError(['status', '--json=yes'])).toMatch(/--json takes no value/);
+    expect(usageError(['fault'])).toMatch(/unknown fault command/);
+    expect(usageError(['fault', 'delay'])).toMatch(/unknown fault command "delay"/);
+    expect(usageError(['fault', 'loss', '--from', 'node-1', '--to', 'node-2'])).toMatch(
+      /--percent is required/,
+    );
+    expect(usageError(['fault', 'loss', '--from', 'node-1', '--to', 'node-2', '--percent', '150'])).toMatch(
+      /percentage from 0 to 100/,
+    );
+    expect(usageError(['fault', 'loss', '--from', 'Node 1', '--to', 'node-2', '--percent', '1'])).toMatch(
+      /--from/,
+    );
+    expect(
+      usageError(['fault', 'blackhole', '--from', 'node-1', '--to', 'node-2', '--percent', '5']),
+    ).toMatch(/unknown option --percent/);
+    expect(usageError(['exec'])).toMatch(/exec needs a pod/);
+    expect(usageError(['exec', 'app-1-1'])).toMatch(/exec needs a command/);
+    expect(usageError(['exec', 'app-1-1', '--'])).toMatch(/exec needs a command/);
+    expect(usageError(['up', '--state-dir', ''])).toMatch(/--state-dir/);
+    for (const m of [usageError(['up', '--nodes', '0'])]) expect(m).toMatch(/see netsonar-lab --help/);
+  });
+});

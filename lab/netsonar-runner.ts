@@ -1,0 +1,170 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { join } from 'node:path';
+import { NetsonarError } from '../common/errors.js';
+import { parsePromText, type Sample } from '../common/prom-text.js';
+import type { LabState } from './index.js';
+import { spawnInPod } from './index.js';
+
+/**
+ * Runs the real netsonar binaries on a lab: the collector in the host namespace (HTTP on
+ * `httpListen`, gRPC on the lab's host address so pods reach it) and one agent per node, each
+ * inside its node's agent pod — as a DaemonSet pod would run. Used by the demo and the e2e tests.
+ */
+export interface NetsonarRunOptions {
+  /** Directory holding the built binaries (dist/). */
+  distDir: string;
+  httpListen?: string;
+  grpcPort?: number;
+  collectorArgs?: readonly string[];
+  agentArgs?: readonly string[];
+  logDir: string;
+}
+
+export interface RunningNetsonar {
+  readonly httpUrl: string;
+  readonly grpcAddress: string;
+  readonly collector: ChildProcess;
+  readonly agents: ReadonlyMap<string, ChildProcess>;
+  metrics(): Promise<Sample[]>;
+  metricsText(): Promise<string>;
+  /** Stops one node's agent (SIGTERM, then SIGKILL after 10 s). */
+  stopAgent(node: string): Promise<void>;
+  /** Stops agents then the collector; idempotent. */
+  stop(): Promise<void>;
+}
+
+export async function startNetsonar(state: LabState, o: NetsonarRunOptions): Promise<RunningNetsonar> {
+  const collectorMain = join(o.distDir, 'collector/main.js');
+  const agentMain = join(o.distDir, 'agent/main.js');
+  for (const f of [collectorMain, agentMain]) {
+    if (!existsSync(f))
+      throw new NetsonarError('NS_ERR_NOT_BUILT', `${f} is missing: run \`npm run build\` first`);
+  }
+  mkdirSync(o.logDir, { recursive: true });
+  const httpListen = o.httpListen ?? '127.0.0.1:8080';
+  const grpcAddress = `${state.hostIp}:${o.grpcPort ?? 9400}`;
+  const httpUrl = `http://${httpListen}`;
+  const children: ChildProcess[] = [];
+  const agents = new Map<string, ChildProcess>();
+
+  const collector = withLog(join(o.logDir, 'collector.log'), (fd) =>
+    spawn(
+      process.execPath,
+      [collectorMain, '--http-listen', httpListen, '--grpc-listen', grpcAddress, ...(o.collectorArgs ?? [])],
+      { stdio: ['ignore', 'ignore', fd] },
+    ),
+  );
+  children.push(collector);
+
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopped ??= (async () => {
+      await Promise.all([...agents.values()].map((c) => terminate(c)));
+      await terminate(collector);
+    })();
+    return stopped;
+  };
+
+  try {
+    await waitFor(
+      async () => (await fetch(`${httpUrl}/readyz`)).ok,
+      15_000,
+      'the collector to be ready',
+      collector,
+    );
+    for (const node of state.nodes) {
+      const pod = node.agentPod;
+      const child = withLog(join(o.logDir, `agent-${node.name}.log`), (fd) =>
+        spawnInPod(
+          pod,
+          [
+            process.execPath,
+            agentMain,
+            '--node-name',
+            node.name,
+            '--pod-ip',
+            pod.ip,
+            '--collector',
+            grpcAddress,
+            '--inventory',
+            node.inventoryPath,
+            ...(o.agentArgs ?? []),
+          ],
+          { stdio: ['ignore', 'ignore', fd] },
+        ),
+      );
+      agents.set(node.name, child);
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+
+  const metricsText = async (): Promise<string> => {
+    const res = await fetch(`${httpUrl}/metrics`);
+    if (!res.ok) throw new NetsonarError('NS_ERR_HTTP', `GET /metrics: ${res.status}`);
+    return res.text();
+  };
+  return {
+    httpUrl,
+    grpcAddress,
+    collector,
+    agents,
+    metricsText,
+    metrics: async () => parsePromText(await metricsText()),
+    stopAgent: async (node) => {
+      const c = agents.get(node);
+      if (c) await terminate(c);
+    },
+    stop,
+  };
+}
+
+/** Polls `check` until it is true; fails early if `child` exits. */
+export async function waitFor(
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+  child?: ChildProcess,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child && child.exitCode !== null) {
+      throw new NetsonarError(
+        'NS_ERR_EXITED',
+        `gave up waiting for ${what}: process exited (${child.exitCode})`,
+      );
+    }
+    try {
+      if (await check()) return;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > deadline) throw new NetsonarError('NS_ERR_TIMEOUT', `timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Starts a child with stderr appended to `path`; the child keeps its own copy of the fd. */
+function withLog(path: string, start: (fd: number) => ChildProcess): ChildProcess {
+  const fd = openSync(path, 'a');
+  try {
+    return start(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** SIGTERM, then SIGKILL if it has not exited within `graceMs`. Resolves once it has exited. */
+export function terminate(child: ChildProcess, graceMs = 10_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const kill = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
