@@ -56,8 +56,9 @@ describe('collector config', () => {
   it('rejects unknown flags and missing values', () => {
     const found = problems(() => parseCollectorConfig(['--kk', '3', '--k'], {}));
     expect(found).toContain('unknown flag --kk (see --help)');
-    expect(found).toContain('unexpected argument "3"');
     expect(found).toContain('--k needs a value');
+    // The unknown flag's value belongs to the same mistake and is not reported again.
+    expect(found).toHaveLength(2);
   });
 
   it('documents every option in --help', () => {

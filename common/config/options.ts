@@ -69,6 +69,8 @@ export function parseConfig<T extends OptionTable>(table: T, input: ParseInput):
     const key = byFlag.get(flag);
     if (key === undefined) {
       problems.push(`unknown flag ${flag} (see --help)`);
+      // Its value, if any, is part of the same mistake: do not report it again.
+      if (eq < 0 && i + 1 < args.length && !(args[i + 1] ?? '').startsWith('--')) i++;
       continue;
     }
     let value: string | undefined;
