@@ -2,13 +2,13 @@ import { isIP } from 'node:net';
 import { isKubernetesName } from '../common/config/parsers.js';
 import {
   Capability,
-  type Endpoint,
   type Hello,
   type PodReport,
   type ProbeRun,
   Protocol,
   type ReachabilityResult,
 } from '../common/gen/netsonar/v1/agent_pb.js';
+import type { Endpoint } from '../common/gen/netsonar/v1/types_pb.js';
 
 /**
  * Checks on everything an agent sends. Hello and PodReport problems end the stream with

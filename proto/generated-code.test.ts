@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -27,9 +27,17 @@ describe('proto', () => {
         `version: v2\nplugins:\n  - local: ${join(root, 'node_modules/.bin/protoc-gen-es')}\n    out: ${out}\n    opt: [target=ts, import_extension=js]\n`,
       );
       await exec(join(root, 'node_modules/.bin/buf'), ['generate', '--template', template], { cwd: root });
-      const fresh = await readFile(join(out, 'netsonar/v1/agent_pb.ts'), 'utf8');
-      const committed = await readFile(join(root, 'common/gen/netsonar/v1/agent_pb.ts'), 'utf8');
-      expect(committed).toBe(fresh);
+      const freshDir = join(out, 'netsonar/v1');
+      const committedDir = join(root, 'common/gen/netsonar/v1');
+      const freshFiles = (await readdir(freshDir)).sort();
+      expect((await readdir(committedDir)).sort()).toEqual(freshFiles);
+      for (const f of freshFiles) {
+        const fresh = await readFile(join(freshDir, f), 'utf8');
+        expect({ file: f, same: (await readFile(join(committedDir, f), 'utf8')) === fresh }).toEqual({
+          file: f,
+          same: true,
+        });
+      }
     } finally {
       await rm(out, { recursive: true, force: true });
     }

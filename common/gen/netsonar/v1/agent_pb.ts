@@ -10,13 +10,19 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { CaptureCancel, CaptureOrder, UploadCaptureRequestSchema, UploadCaptureResponseSchema } from "./capture_pb.js";
+import { file_netsonar_v1_capture } from "./capture_pb.js";
+import type { ConntrackResult, DnsResult, InterfaceResult, MtuResult } from "./probes_pb.js";
+import { file_netsonar_v1_probes } from "./probes_pb.js";
+import type { Endpoint } from "./types_pb.js";
+import { file_netsonar_v1_types } from "./types_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file netsonar/v1/agent.proto.
  */
 export const file_netsonar_v1_agent: GenFile = /*@__PURE__*/
-  fileDesc("ChduZXRzb25hci92MS9hZ2VudC5wcm90bxILbmV0c29uYXIudjEilwEKDkNvbm5lY3RSZXF1ZXN0EiMKBWhlbGxvGAEgASgLMhIubmV0c29uYXIudjEuSGVsbG9IABImCgRwb2RzGAIgASgLMhYubmV0c29uYXIudjEuUG9kUmVwb3J0SAASKwoHcmVzdWx0cxgDIAEoCzIYLm5ldHNvbmFyLnYxLlJlc3VsdEJhdGNoSABCBQoDbXNnSgQIBBAFImwKD0Nvbm5lY3RSZXNwb25zZRImCgRwbGFuGAEgASgLMhYubmV0c29uYXIudjEuUHJvYmVQbGFuSAASJAoDYWNrGAIgASgLMhUubmV0c29uYXIudjEuQmF0Y2hBY2tIAEIFCgNtc2dKBAgDEAQiJAoIRW5kcG9pbnQSCgoCaXAYASABKAkSDAoEcG9ydBgCIAEoDSKxAQoFSGVsbG8SEQoJbm9kZV9uYW1lGAEgASgJEhUKDWFnZW50X3ZlcnNpb24YAiABKAkSEwoLaW5zdGFuY2VfaWQYAyABKAkSKAoJcmVzcG9uZGVyGAQgASgLMhUubmV0c29uYXIudjEuRW5kcG9pbnQSLQoMY2FwYWJpbGl0aWVzGAUgAygOMhcubmV0c29uYXIudjEuQ2FwYWJpbGl0eRIQCghsYXN0X3NlcRgGIAEoBCJVCgNQb2QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBG5hbWUYAiABKAkSCwoDdWlkGAMgASgJEgoKAmlwGAQgASgJEhQKDGhvc3RfbmV0d29yaxgFIAEoCCIrCglQb2RSZXBvcnQSHgoEcG9kcxgBIAMoCzIQLm5ldHNvbmFyLnYxLlBvZCLyAQoSUmVhY2hhYmlsaXR5UmVzdWx0EhUKDXBvZF9uYW1lc3BhY2UYASABKAkSEAoIcG9kX25hbWUYAiABKAkSEwoLdGFyZ2V0X25vZGUYAyABKAkSJQoGdGFyZ2V0GAQgASgLMhUubmV0c29uYXIudjEuRW5kcG9pbnQSJwoIcHJvdG9jb2wYBSABKA4yFS5uZXRzb25hci52MS5Qcm90b2NvbBIMCgRzZW50GAYgASgNEhAKCHJlY2VpdmVkGAcgASgNEgwKBGxvc3QYCCABKA0SDAoEbGF0ZRgJIAEoDRISCgpydHRfbWljcm9zGAogAygNIosBCghQcm9iZVJ1bhINCgVwcm9iZRgBIAEoCRIVCg1wb2RfbmFtZXNwYWNlGAIgASgJEhAKCHBvZF9uYW1lGAMgASgJEhgKEGR1cmF0aW9uX3NlY29uZHMYBCABKAESHgoWc2NoZWR1bGluZ19sYWdfc2Vjb25kcxgFIAEoARINCgVlcnJvchgGIAEoCSKoAQoLUmVzdWx0QmF0Y2gSCwoDc2VxGAEgASgEEhcKD2NyZWF0ZWRfdW5peF9tcxgCIAEoBBIXCg9kcm9wcGVkX2JhdGNoZXMYAyABKAQSNQoMcmVhY2hhYmlsaXR5GAQgAygLMh8ubmV0c29uYXIudjEuUmVhY2hhYmlsaXR5UmVzdWx0EiMKBHJ1bnMYBSADKAsyFS5uZXRzb25hci52MS5Qcm9iZVJ1biIXCghCYXRjaEFjaxILCgNzZXEYASABKAQiSQoLUHJvYmVUYXJnZXQSEQoJbm9kZV9uYW1lGAEgASgJEicKCGVuZHBvaW50GAIgASgLMhUubmV0c29uYXIudjEuRW5kcG9pbnQiSgoJUHJvYmVQbGFuEhIKCmdlbmVyYXRpb24YASABKAQSKQoHdGFyZ2V0cxgCIAMoCzIYLm5ldHNvbmFyLnYxLlByb2JlVGFyZ2V0KmcKCkNhcGFiaWxpdHkSGgoWQ0FQQUJJTElUWV9VTlNQRUNJRklFRBAAEhwKGENBUEFCSUxJVFlfUkVTUE9OREVSX1VEUBABEh8KG0NBUEFCSUxJVFlfUkVBQ0hBQklMSVRZX1VEUBACKkkKCFByb3RvY29sEhgKFFBST1RPQ09MX1VOU1BFQ0lGSUVEEAASEAoMUFJPVE9DT0xfVURQEAESEQoNUFJPVE9DT0xfSUNNUBACMlgKDEFnZW50U2VydmljZRJICgdDb25uZWN0EhsubmV0c29uYXIudjEuQ29ubmVjdFJlcXVlc3QaHC5uZXRzb25hci52MS5Db25uZWN0UmVzcG9uc2UoATABYgZwcm90bzM");
+  fileDesc("ChduZXRzb25hci92MS9hZ2VudC5wcm90bxILbmV0c29uYXIudjEilwEKDkNvbm5lY3RSZXF1ZXN0EiMKBWhlbGxvGAEgASgLMhIubmV0c29uYXIudjEuSGVsbG9IABImCgRwb2RzGAIgASgLMhYubmV0c29uYXIudjEuUG9kUmVwb3J0SAASKwoHcmVzdWx0cxgDIAEoCzIYLm5ldHNvbmFyLnYxLlJlc3VsdEJhdGNoSABCBQoDbXNnSgQIBBAFItABCg9Db25uZWN0UmVzcG9uc2USJgoEcGxhbhgBIAEoCzIWLm5ldHNvbmFyLnYxLlByb2JlUGxhbkgAEiQKA2FjaxgCIAEoCzIVLm5ldHNvbmFyLnYxLkJhdGNoQWNrSAASMgoNY2FwdHVyZV9vcmRlchgDIAEoCzIZLm5ldHNvbmFyLnYxLkNhcHR1cmVPcmRlckgAEjQKDmNhcHR1cmVfY2FuY2VsGAQgASgLMhoubmV0c29uYXIudjEuQ2FwdHVyZUNhbmNlbEgAQgUKA21zZyKxAQoFSGVsbG8SEQoJbm9kZV9uYW1lGAEgASgJEhUKDWFnZW50X3ZlcnNpb24YAiABKAkSEwoLaW5zdGFuY2VfaWQYAyABKAkSKAoJcmVzcG9uZGVyGAQgASgLMhUubmV0c29uYXIudjEuRW5kcG9pbnQSLQoMY2FwYWJpbGl0aWVzGAUgAygOMhcubmV0c29uYXIudjEuQ2FwYWJpbGl0eRIQCghsYXN0X3NlcRgGIAEoBCKyAQoDUG9kEhEKCW5hbWVzcGFjZRgBIAEoCRIMCgRuYW1lGAIgASgJEgsKA3VpZBgDIAEoCRIKCgJpcBgEIAEoCRIUCgxob3N0X25ldHdvcmsYBSABKAgSLAoGbGFiZWxzGAYgAygLMhwubmV0c29uYXIudjEuUG9kLkxhYmVsc0VudHJ5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiKwoJUG9kUmVwb3J0Eh4KBHBvZHMYASADKAsyEC5uZXRzb25hci52MS5Qb2Qi8gEKElJlYWNoYWJpbGl0eVJlc3VsdBIVCg1wb2RfbmFtZXNwYWNlGAEgASgJEhAKCHBvZF9uYW1lGAIgASgJEhMKC3RhcmdldF9ub2RlGAMgASgJEiUKBnRhcmdldBgEIAEoCzIVLm5ldHNvbmFyLnYxLkVuZHBvaW50EicKCHByb3RvY29sGAUgASgOMhUubmV0c29uYXIudjEuUHJvdG9jb2wSDAoEc2VudBgGIAEoDRIQCghyZWNlaXZlZBgHIAEoDRIMCgRsb3N0GAggASgNEgwKBGxhdGUYCSABKA0SEgoKcnR0X21pY3JvcxgKIAMoDSKLAQoIUHJvYmVSdW4SDQoFcHJvYmUYASABKAkSFQoNcG9kX25hbWVzcGFjZRgCIAEoCRIQCghwb2RfbmFtZRgDIAEoCRIYChBkdXJhdGlvbl9zZWNvbmRzGAQgASgBEh4KFnNjaGVkdWxpbmdfbGFnX3NlY29uZHMYBSABKAESDQoFZXJyb3IYBiABKAki1QIKC1Jlc3VsdEJhdGNoEgsKA3NlcRgBIAEoBBIXCg9jcmVhdGVkX3VuaXhfbXMYAiABKAQSFwoPZHJvcHBlZF9iYXRjaGVzGAMgASgEEjUKDHJlYWNoYWJpbGl0eRgEIAMoCzIfLm5ldHNvbmFyLnYxLlJlYWNoYWJpbGl0eVJlc3VsdBIjCgRydW5zGAUgAygLMhUubmV0c29uYXIudjEuUHJvYmVSdW4SIwoDZG5zGAYgAygLMhYubmV0c29uYXIudjEuRG5zUmVzdWx0EiMKA210dRgHIAMoCzIWLm5ldHNvbmFyLnYxLk10dVJlc3VsdBIvCgljb25udHJhY2sYCCADKAsyHC5uZXRzb25hci52MS5Db25udHJhY2tSZXN1bHQSMAoKaW50ZXJmYWNlcxgJIAMoCzIcLm5ldHNvbmFyLnYxLkludGVyZmFjZVJlc3VsdCIXCghCYXRjaEFjaxILCgNzZXEYASABKAQiSQoLUHJvYmVUYXJnZXQSEQoJbm9kZV9uYW1lGAEgASgJEicKCGVuZHBvaW50GAIgASgLMhUubmV0c29uYXIudjEuRW5kcG9pbnQiXwoJUHJvYmVQbGFuEhIKCmdlbmVyYXRpb24YASABKAQSKQoHdGFyZ2V0cxgCIAMoCzIYLm5ldHNvbmFyLnYxLlByb2JlVGFyZ2V0EhMKC3RyYWNlcGFyZW50GAMgASgJKtwBCgpDYXBhYmlsaXR5EhoKFkNBUEFCSUxJVFlfVU5TUEVDSUZJRUQQABIcChhDQVBBQklMSVRZX1JFU1BPTkRFUl9VRFAQARIfChtDQVBBQklMSVRZX1JFQUNIQUJJTElUWV9VRFAQAhISCg5DQVBBQklMSVRZX0ROUxADEhIKDkNBUEFCSUxJVFlfTVRVEAQSGAoUQ0FQQUJJTElUWV9DT05OVFJBQ0sQBRIZChVDQVBBQklMSVRZX0lOVEVSRkFDRVMQBhIWChJDQVBBQklMSVRZX0NBUFRVUkUQBypJCghQcm90b2NvbBIYChRQUk9UT0NPTF9VTlNQRUNJRklFRBAAEhAKDFBST1RPQ09MX1VEUBABEhEKDVBST1RPQ09MX0lDTVAQAjKyAQoMQWdlbnRTZXJ2aWNlEkgKB0Nvbm5lY3QSGy5uZXRzb25hci52MS5Db25uZWN0UmVxdWVzdBocLm5ldHNvbmFyLnYxLkNvbm5lY3RSZXNwb25zZSgBMAESWAoNVXBsb2FkQ2FwdHVyZRIhLm5ldHNvbmFyLnYxLlVwbG9hZENhcHR1cmVSZXF1ZXN0GiIubmV0c29uYXIudjEuVXBsb2FkQ2FwdHVyZVJlc3BvbnNlKAFiBnByb3RvMw", [file_netsonar_v1_capture, file_netsonar_v1_probes, file_netsonar_v1_types]);
 
 /**
  * @generated from message netsonar.v1.ConnectRequest
@@ -39,8 +45,6 @@ export type ConnectRequest = Message<"netsonar.v1.ConnectRequest"> & {
     case: "pods";
   } | {
     /**
-     * 4: reserved for capture data chunks (agent -> collector).
-     *
      * @generated from field: netsonar.v1.ResultBatch results = 3;
      */
     value: ResultBatch;
@@ -70,12 +74,22 @@ export type ConnectResponse = Message<"netsonar.v1.ConnectResponse"> & {
     case: "plan";
   } | {
     /**
-     * 3: reserved for capture orders (collector -> agent).
-     *
      * @generated from field: netsonar.v1.BatchAck ack = 2;
      */
     value: BatchAck;
     case: "ack";
+  } | {
+    /**
+     * @generated from field: netsonar.v1.CaptureOrder capture_order = 3;
+     */
+    value: CaptureOrder;
+    case: "captureOrder";
+  } | {
+    /**
+     * @generated from field: netsonar.v1.CaptureCancel capture_cancel = 4;
+     */
+    value: CaptureCancel;
+    case: "captureCancel";
   } | { case: undefined; value?: undefined };
 };
 
@@ -85,30 +99,6 @@ export type ConnectResponse = Message<"netsonar.v1.ConnectResponse"> & {
  */
 export const ConnectResponseSchema: GenMessage<ConnectResponse> = /*@__PURE__*/
   messageDesc(file_netsonar_v1_agent, 1);
-
-/**
- * @generated from message netsonar.v1.Endpoint
- */
-export type Endpoint = Message<"netsonar.v1.Endpoint"> & {
-  /**
-   * IPv4 or IPv6 address in text form.
-   *
-   * @generated from field: string ip = 1;
-   */
-  ip: string;
-
-  /**
-   * @generated from field: uint32 port = 2;
-   */
-  port: number;
-};
-
-/**
- * Describes the message netsonar.v1.Endpoint.
- * Use `create(EndpointSchema)` to create a new message.
- */
-export const EndpointSchema: GenMessage<Endpoint> = /*@__PURE__*/
-  messageDesc(file_netsonar_v1_agent, 2);
 
 /**
  * @generated from message netsonar.v1.Hello
@@ -159,7 +149,7 @@ export type Hello = Message<"netsonar.v1.Hello"> & {
  * Use `create(HelloSchema)` to create a new message.
  */
 export const HelloSchema: GenMessage<Hello> = /*@__PURE__*/
-  messageDesc(file_netsonar_v1_agent, 3);
+  messageDesc(file_netsonar_v1_agent, 2);
 
 /**
  * @generated from message netsonar.v1.Pod
@@ -189,6 +179,13 @@ export type Pod = Message<"netsonar.v1.Pod"> & {
    * @generated from field: bool host_network = 5;
    */
   hostNetwork: boolean;
+
+  /**
+   * Pod labels, for label-selector capture targets.
+   *
+   * @generated from field: map<string, string> labels = 6;
+   */
+  labels: { [key: string]: string };
 };
 
 /**
@@ -196,7 +193,7 @@ export type Pod = Message<"netsonar.v1.Pod"> & {
  * Use `create(PodSchema)` to create a new message.
  */
 export const PodSchema: GenMessage<Pod> = /*@__PURE__*/
-  messageDesc(file_netsonar_v1_agent, 4);
+  messageDesc(file_netsonar_v1_agent, 3);
 
 /**
  * The complete set of pods the agent is probing from on its node. Each report replaces the
@@ -216,7 +213,7 @@ export type PodReport = Message<"netsonar.v1.PodReport"> & {
  * Use `create(PodReportSchema)` to create a new message.
  */
 export const PodReportSchema: GenMessage<PodReport> = /*@__PURE__*/
-  messageDesc(file_netsonar_v1_agent, 5);
+  messageDesc(file_netsonar_v1_agent, 4);
 
 /**
  * One source pod's echo probes to one target during one round.
@@ -288,7 +285,7 @@ export type ReachabilityResult = Message<"netsonar.v1.ReachabilityResult"> & {
  * Use `create(ReachabilityResultSchema)` to create a new message.
  */
 export const ReachabilityResultSchema: GenMessage<ReachabilityResult> = /*@__PURE__*/
-  messageDesc(file_netsonar_v1_agent, 6);
+  messageDesc(file_netsonar_v1_agent, 5);
 
 /**
  * How one probe run on one pod went: self-observability.
@@ -337,7 +334,7 @@ export type ProbeRun = Message<"netsonar.v1.ProbeRun"> & {
  * Use `create(ProbeRunSchema)` to create a new message.
  */
 export const ProbeRunSchema: GenMessage<ProbeRun> = /*@__PURE__*/
-  messageDesc(file_netsonar_v1_agent, 7);
+  messageDesc(file_netsonar_v1_agent, 6);
 
 /**
  * @generated from message netsonar.v1.ResultBatch
@@ -372,6 +369,26 @@ export type ResultBatch = Message<"netsonar.v1.ResultBatch"> & {
    * @generated from field: repeated netsonar.v1.ProbeRun runs = 5;
    */
   runs: ProbeRun[];
+
+  /**
+   * @generated from field: repeated netsonar.v1.DnsResult dns = 6;
+   */
+  dns: DnsResult[];
+
+  /**
+   * @generated from field: repeated netsonar.v1.MtuResult mtu = 7;
+   */
+  mtu: MtuResult[];
+
+  /**
+   * @generated from field: repeated netsonar.v1.ConntrackResult conntrack = 8;
+   */
+  conntrack: ConntrackResult[];
+
+  /**
+   * @generated from field: repeated netsonar.v1.InterfaceResult interfaces = 9;
+   */
+  interfaces: InterfaceResult[];
 };
 
 /**
@@ -379,7 +396,7 @@ export type ResultBatch = Message<"netsonar.v1.ResultBatch"> & {
  * Use `create(ResultBatchSchema)` to create a new message.
  */
 export const ResultBatchSchema: GenMessage<ResultBatch> = /*@__PURE__*/
-  messageDesc(file_netsonar_v1_agent, 8);
+  messageDesc(file_netsonar_v1_agent, 7);
 
 /**
  * @generated from message netsonar.v1.BatchAck
@@ -398,7 +415,7 @@ export type BatchAck = Message<"netsonar.v1.BatchAck"> & {
  * Use `create(BatchAckSchema)` to create a new message.
  */
 export const BatchAckSchema: GenMessage<BatchAck> = /*@__PURE__*/
-  messageDesc(file_netsonar_v1_agent, 9);
+  messageDesc(file_netsonar_v1_agent, 8);
 
 /**
  * @generated from message netsonar.v1.ProbeTarget
@@ -420,7 +437,7 @@ export type ProbeTarget = Message<"netsonar.v1.ProbeTarget"> & {
  * Use `create(ProbeTargetSchema)` to create a new message.
  */
 export const ProbeTargetSchema: GenMessage<ProbeTarget> = /*@__PURE__*/
-  messageDesc(file_netsonar_v1_agent, 10);
+  messageDesc(file_netsonar_v1_agent, 9);
 
 /**
  * Who the pods of the receiving agent's node probe. Replaces the previous plan.
@@ -439,6 +456,13 @@ export type ProbePlan = Message<"netsonar.v1.ProbePlan"> & {
    * @generated from field: repeated netsonar.v1.ProbeTarget targets = 2;
    */
   targets: ProbeTarget[];
+
+  /**
+   * W3C trace context of the span that computed this plan (empty when tracing is off).
+   *
+   * @generated from field: string traceparent = 3;
+   */
+  traceparent: string;
 };
 
 /**
@@ -446,7 +470,7 @@ export type ProbePlan = Message<"netsonar.v1.ProbePlan"> & {
  * Use `create(ProbePlanSchema)` to create a new message.
  */
 export const ProbePlanSchema: GenMessage<ProbePlan> = /*@__PURE__*/
-  messageDesc(file_netsonar_v1_agent, 11);
+  messageDesc(file_netsonar_v1_agent, 10);
 
 /**
  * What an agent can do; the collector only plans and orders what an agent announced.
@@ -472,6 +496,33 @@ export enum Capability {
    * @generated from enum value: CAPABILITY_REACHABILITY_UDP = 2;
    */
   REACHABILITY_UDP = 2,
+
+  /**
+   * @generated from enum value: CAPABILITY_DNS = 3;
+   */
+  DNS = 3,
+
+  /**
+   * @generated from enum value: CAPABILITY_MTU = 4;
+   */
+  MTU = 4,
+
+  /**
+   * @generated from enum value: CAPABILITY_CONNTRACK = 5;
+   */
+  CONNTRACK = 5,
+
+  /**
+   * @generated from enum value: CAPABILITY_INTERFACES = 6;
+   */
+  INTERFACES = 6,
+
+  /**
+   * Runs tcpdump captures inside pod network namespaces.
+   *
+   * @generated from enum value: CAPABILITY_CAPTURE = 7;
+   */
+  CAPTURE = 7,
 }
 
 /**
@@ -520,6 +571,18 @@ export const AgentService: GenService<{
     methodKind: "bidi_streaming";
     input: typeof ConnectRequestSchema;
     output: typeof ConnectResponseSchema;
+  },
+  /**
+   * UploadCapture carries one capture's pcap bytes for one pod (or node), ordered on Connect.
+   * A stream of its own: HTTP/2 flow control per stream keeps a large capture from delaying
+   * result batches on Connect.
+   *
+   * @generated from rpc netsonar.v1.AgentService.UploadCapture
+   */
+  uploadCapture: {
+    methodKind: "client_streaming";
+    input: typeof UploadCaptureRequestSchema;
+    output: typeof UploadCaptureResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_netsonar_v1_agent, 0);
