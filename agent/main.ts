@@ -4,7 +4,10 @@ import { errorMessage } from '../common/errors.js';
 import { createLogger } from '../common/log.js';
 import { Agent } from './agent.js';
 import { AGENT_OPTIONS, checkAgentConfig } from './config.js';
-import { NetnsSource } from './discovery/netns-source.js';
+import type { PodSource } from './discovery/pod-source.js';
+import { createPodSource } from './discovery/select-source.js';
+import { AgentMetrics } from './health-metrics.js';
+import { HealthServer } from './health-server.js';
 
 const ENV_PREFIX = 'NETSONAR_AGENT_';
 const USAGE = 'Usage: netsonar-agent --node-name NODE --pod-ip IP --collector HOST:PORT [options]';
@@ -25,18 +28,28 @@ async function main(): Promise<number> {
     return 2;
   }
   const log = createLogger('netsonar-agent', config.logLevel);
-  const source = new NetnsSource(
-    config.inventory,
-    config.nodeName,
-    config.discoveryInterval,
-    log.child({ component: 'discovery' }),
-  );
-  const agent = new Agent({ config, log, source });
+  const metrics = new AgentMetrics();
+  let source: PodSource;
   try {
+    source = createPodSource(config, process.env, log, metrics);
+  } catch (err) {
+    process.stderr.write(`netsonar-agent: ${errorMessage(err)}\n`);
+    return 2;
+  }
+  const agent = new Agent({ config, log, source, metrics });
+  // Up first, so the kubelet's liveness probe answers while the agent starts.
+  const health = new HealthServer(config.healthListen, {
+    registry: metrics.registry,
+    ready: () => agent.readiness(),
+    log: log.child({ component: 'health' }),
+  });
+  try {
+    await health.start();
     await agent.start();
   } catch (err) {
     log.fatal({ err: errorMessage(err) }, 'agent failed to start');
     await agent.stop();
+    await health.stop();
     return 1;
   }
   await new Promise<void>((resolve) => {
@@ -54,6 +67,7 @@ async function main(): Promise<number> {
   }, 8_000);
   deadline.unref();
   await agent.stop();
+  await health.stop();
   return 0;
 }
 

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { Probe, ProbeOutput, ProbePod } from './probes/probe.js';
+import { Ticker } from './ticker.js';
 
 /** How one scheduled run went; shipped to the collector as a ProbeRun. */
 export interface RunReport {
@@ -17,7 +18,7 @@ export interface RunReport {
 export type RunSink = (report: RunReport) => void;
 
 interface Job {
-  timer: NodeJS.Timeout | undefined;
+  cancel: (() => void) | undefined;
   abort: AbortController;
 }
 
@@ -25,7 +26,8 @@ interface Job {
  * Runs every probe for every attached pod once per probe interval. Each (pod, probe) has a fixed
  * phase inside the interval, derived from a hash of both names, so 110 pods' work is spread
  * evenly instead of arriving in one burst every 10 s. Rounds that fall behind are skipped (and
- * show as scheduling lag), never queued up. Timers only: no polling loop.
+ * show as scheduling lag), never queued up. Runs go on the agent's tick grid (agent/ticker.ts):
+ * pods whose phases fall in one tick run together, one process wake-up for all of them.
  */
 export class Scheduler {
   private readonly jobs = new Map<string, Job>();
@@ -36,6 +38,7 @@ export class Scheduler {
     private readonly sink: RunSink,
     private readonly log: Logger,
     private readonly nowMs: () => number = Date.now,
+    private readonly ticker: Ticker = new Ticker(1, nowMs),
   ) {}
 
   add(pod: ProbePod): void {
@@ -44,7 +47,7 @@ export class Scheduler {
       const id = `${pod.key}|${probe.name}`;
       if (this.jobs.has(id)) continue;
       probe.attach(pod);
-      const job: Job = { timer: undefined, abort: new AbortController() };
+      const job: Job = { cancel: undefined, abort: new AbortController() };
       this.jobs.set(id, job);
       const phase = phaseMs(id, probe.intervalMs);
       const now = this.nowMs();
@@ -58,7 +61,7 @@ export class Scheduler {
       const id = `${pod.key}|${probe.name}`;
       const job = this.jobs.get(id);
       if (job === undefined) continue;
-      clearTimeout(job.timer);
+      job.cancel?.();
       job.abort.abort();
       this.jobs.delete(id);
       probe.detach(pod);
@@ -69,19 +72,21 @@ export class Scheduler {
   stop(): void {
     this.stopped = true;
     for (const job of this.jobs.values()) {
-      clearTimeout(job.timer);
+      job.cancel?.();
       job.abort.abort();
     }
     this.jobs.clear();
   }
 
   private arm(job: Job, probe: Probe, pod: ProbePod, dueMs: number): void {
-    job.timer = setTimeout(() => void this.fire(job, probe, pod, dueMs), Math.max(0, dueMs - this.nowMs()));
+    job.cancel = this.ticker.at(dueMs, () => void this.fire(job, probe, pod, dueMs));
   }
 
   private async fire(job: Job, probe: Probe, pod: ProbePod, dueMs: number): Promise<void> {
+    job.cancel = undefined;
     const started = this.nowMs();
-    const lag = Math.max(0, started - dueMs);
+    // Against the tick the run was put on: the rounding to the grid is by design, not lag.
+    const lag = Math.max(0, started - this.ticker.align(dueMs));
     let output: ProbeOutput = { reachability: [] };
     let error = '';
     try {

@@ -66,6 +66,7 @@ export function serveAgentStream(
   const channel: SessionChannel = {
     sendPlan: (plan) => writer.sendPlan(plan),
     sendAck: (seq) => writer.sendAck(seq),
+    sendCapture: (msg) => writer.sendCapture(msg),
     close: (reason) => {
       const { code, details } = CLOSE_STATUS[reason];
       writer.fail(code, details);

@@ -19,8 +19,25 @@ describe('collector config', () => {
       httpListen: { host: '127.0.0.1', port: 8080 },
       grpcListen: { host: '0.0.0.0', port: 9400 },
       k: 3,
+      coverageWindow: 600_000,
+      sweepInterval: 10_000,
       agentGracePeriod: 10_000,
       logLevel: 'info',
+      // captures (issue #6)
+      captureDir: '/var/lib/netsonar/captures',
+      captureQuota: 1024 ** 3,
+      captureTtl: 86_400_000,
+      captureMaxRunning: 8,
+      captureMaxTargets: 16,
+      captureDefaultDuration: 30_000,
+      captureMaxDuration: 60_000,
+      captureDefaultMaxBytes: 10 * 1024 ** 2,
+      captureMaxBytes: 100 * 1024 ** 2,
+      captureDefaultMaxPackets: 1_000_000,
+      captureMaxPackets: 10_000_000,
+      captureDefaultSnaplen: 262_144,
+      captureTokensFile: '',
+      captureKubeconfig: '',
     });
     expect(Object.isFrozen(config)).toBe(true);
   });
@@ -63,9 +80,29 @@ describe('collector config', () => {
 
   it('documents every option in --help', () => {
     const help = collectorHelp();
-    for (const flag of ['--http-listen', '--grpc-listen', '--k', '--agent-grace-period', '--log-level']) {
+    for (const flag of [
+      '--http-listen',
+      '--grpc-listen',
+      '--k',
+      '--coverage-window',
+      '--sweep-interval',
+      '--agent-grace-period',
+      '--log-level',
+    ]) {
       expect(help).toContain(flag);
     }
     expect(help).toContain('NETSONAR_COLLECTOR_AGENT_GRACE_PERIOD  [10s]');
+  });
+
+  it('reads the planner rotation options; a coverage window of 0 turns the sweep off', () => {
+    const config = parseCollectorConfig(['--coverage-window', '0', '--sweep-interval', '30s'], {});
+    expect(config.coverageWindow).toBe(0);
+    expect(config.sweepInterval).toBe(30_000);
+    expect(parseCollectorConfig([], { NETSONAR_COLLECTOR_COVERAGE_WINDOW: '1h' }).coverageWindow).toBe(
+      3_600_000,
+    );
+    expect(problems(() => parseCollectorConfig(['--sweep-interval', '10ms'], {})).join('\n')).toMatch(
+      /--sweep-interval="10ms": expected a duration from 100ms/,
+    );
   });
 });

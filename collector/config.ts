@@ -1,4 +1,10 @@
-import { type ConfigOf, formatHelp, type OptionTable, parseConfig } from '../common/config/options.js';
+import {
+  ConfigError,
+  type ConfigOf,
+  formatHelp,
+  type OptionTable,
+  parseConfig,
+} from '../common/config/options.js';
 import {
   type HostPort,
   parseDurationMs,
@@ -7,6 +13,7 @@ import {
   parseInteger,
 } from '../common/config/parsers.js';
 import { LOG_LEVELS, type LogLevel } from '../common/log.js';
+import { CAPTURE_OPTIONS, checkCaptureConfig } from './captures/config.js';
 
 export const COLLECTOR_ENV_PREFIX = 'NETSONAR_COLLECTOR_';
 
@@ -34,6 +41,25 @@ export const COLLECTOR_OPTIONS = {
     default: 3,
     parse: (raw: string): number => parseInteger(raw, 0, 1000),
   },
+  /** Parsed to milliseconds; 0 turns rotation off. */
+  coverageWindow: {
+    description:
+      'Every ordered node pair is probed at least once within this window: nodes outside the k primary ' +
+      'targets are swept a few at a time (results aggregated per node, no per-pair series). 0 turns the ' +
+      'sweep off (primary targets only).',
+    default: 600_000,
+    defaultText: '10m',
+    parse: (raw: string): number => (raw.trim() === '0' ? 0 : parseDurationMs(raw, 0, 86_400_000)),
+  },
+  /** Parsed to milliseconds. */
+  sweepInterval: {
+    description:
+      "How often sweep targets rotate. Keep it >= the agents' --reachability-interval so every sweep " +
+      'target gets a round of probes before it rotates out.',
+    default: 10_000,
+    defaultText: '10s',
+    parse: (raw: string): number => parseDurationMs(raw, 100, 3_600_000),
+  },
   /** Parsed to milliseconds. */
   agentGracePeriod: {
     description:
@@ -48,6 +74,8 @@ export const COLLECTOR_OPTIONS = {
     default: 'info' as LogLevel,
     parse: (raw: string): LogLevel => parseEnum(raw, LOG_LEVELS),
   },
+  // On-demand captures (issue #6): --capture-dir, --capture-quota, --capture-tokens-file, …
+  ...CAPTURE_OPTIONS,
 } satisfies OptionTable;
 
 export type CollectorConfig = ConfigOf<typeof COLLECTOR_OPTIONS>;
@@ -57,7 +85,10 @@ export function parseCollectorConfig(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
 ): CollectorConfig {
-  return parseConfig(COLLECTOR_OPTIONS, { argv, env, envPrefix: COLLECTOR_ENV_PREFIX });
+  const config = parseConfig(COLLECTOR_OPTIONS, { argv, env, envPrefix: COLLECTOR_ENV_PREFIX });
+  const problems = checkCaptureConfig(config);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
 }
 
 export function collectorHelp(): string {

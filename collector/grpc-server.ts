@@ -3,6 +3,7 @@ import type { HostPort } from '../common/config/parsers.js';
 import { NetsonarError } from '../common/errors.js';
 import type { ConnectRequest, ConnectResponse } from '../common/gen/netsonar/v1/agent_pb.js';
 import { AgentService } from '../common/gen/netsonar/v1/agent_pb.js';
+import type { UploadCaptureRequest, UploadCaptureResponse } from '../common/gen/netsonar/v1/capture_pb.js';
 import { grpcServiceDefinition } from '../common/grpc/service-definition.js';
 import type { Logger } from '../common/log.js';
 
@@ -12,6 +13,8 @@ export interface CollectorGrpcServerOptions {
   readonly listen: HostPort;
   readonly log: Logger;
   readonly connect: ConnectHandler;
+  /** AgentService.UploadCapture (issue #6); UNIMPLEMENTED without it. */
+  readonly uploadCapture?: grpc.handleClientStreamingCall<UploadCaptureRequest, UploadCaptureResponse>;
 }
 
 /**
@@ -42,7 +45,11 @@ export class CollectorGrpcServer {
   async start(): Promise<string> {
     if (this.server !== undefined) throw new Error('gRPC server already started');
     const server = new grpc.Server(SERVER_OPTIONS);
-    server.addService(grpcServiceDefinition(AgentService), { connect: this.options.connect });
+    const upload = this.options.uploadCapture;
+    server.addService(grpcServiceDefinition(AgentService), {
+      connect: this.options.connect,
+      ...(upload === undefined ? {} : { uploadCapture: upload }),
+    });
     const { host, port } = this.options.listen;
     const bound = await new Promise<number>((resolve, reject) => {
       server.bindAsync(formatAddress(host, port), grpc.ServerCredentials.createInsecure(), (err, p) =>

@@ -1,8 +1,10 @@
-import Fastify, { LogController } from 'fastify';
+import { Readable } from 'node:stream';
+import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { HostPort } from '../common/config/parsers.js';
 import { NetsonarError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
+import { ExpositionRenderer } from './exposition.js';
 import { formatAddress } from './grpc-server.js';
 
 /** One agent as GET /api/v1/agents shows it. Per-pair detail lives here, not in series. */
@@ -20,6 +22,8 @@ export interface AgentView {
   /** Decimal string: generations are uint64. */
   readonly planGeneration: string | null;
   readonly planTargets: readonly string[];
+  /** The rotating sweep targets of the current step (spread over the node's pods). */
+  readonly planSweepTargets: readonly string[];
 }
 
 export interface CollectorHttpServerOptions {
@@ -28,6 +32,10 @@ export interface CollectorHttpServerOptions {
   readonly metrics: Registry;
   readonly agents: () => AgentView[];
   readonly isReady: () => boolean;
+  /** Registers the capture API (issue #6; collector/captures/routes.ts). */
+  readonly captureRoutes?: (app: FastifyInstance) => void;
+  /** Registers the drill-down API (issue #5; collector/drilldown/routes.ts). */
+  readonly drilldownRoutes?: (app: FastifyInstance) => void;
 }
 
 /** /metrics, /healthz, /readyz and the agents API on fastify. */
@@ -47,9 +55,12 @@ export class CollectorHttpServer {
       logController: new LogController({ disableRequestLogging: (req) => quiet.has(req.url) }),
     });
 
+    // Rendered in slices that yield to the event loop (a large cluster's exposition would block
+    // it for hundreds of ms in one go); concurrent scrapes share one render.
+    const exposition = new ExpositionRenderer(metrics);
     app.get('/metrics', async (_req, reply) => {
-      const text = await metrics.metrics();
-      return reply.type(metrics.contentType).send(text);
+      const chunks = await exposition.render();
+      return reply.type(metrics.contentType).send(Readable.from(chunks));
     });
     app.get('/healthz', async (_req, reply) => reply.type('text/plain').send('ok\n'));
     app.get('/readyz', async (_req, reply) =>
@@ -58,6 +69,9 @@ export class CollectorHttpServer {
         : reply.code(503).type('text/plain').send('not ready\n'),
     );
     app.get('/api/v1/agents', async () => ({ agents: agents() }));
+    // (The instance is typed with pino's Logger; the routes only need the plain instance type.)
+    this.options.captureRoutes?.(app as unknown as FastifyInstance);
+    this.options.drilldownRoutes?.(app as unknown as FastifyInstance);
 
     try {
       await app.listen({ host: listen.host, port: listen.port });

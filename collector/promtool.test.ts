@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Protocol } from '../common/gen/netsonar/v1/agent_pb.js';
+import { DnsOutcome, DnsTransport } from '../common/gen/netsonar/v1/probes_pb.js';
 import { silentLogger } from '../common/log.js';
 import { type RunningCollector, startCollector } from './collector.js';
 import { parseCollectorConfig } from './config.js';
@@ -26,6 +27,60 @@ function promtoolCheck(exposition: string): Promise<{ code: number | null; outpu
     child.on('close', (code) => resolve({ code, output }));
     child.stdin.end(exposition);
   });
+}
+
+/** One of each probe-suite result from pod web-1 of node-a; `n` scales the cumulative counters. */
+function probeSuite(n: bigint) {
+  const pod = { podNamespace: 'default', podName: 'web-1' };
+  return {
+    dns: [
+      {
+        ...pod,
+        queryName: 'kubernetes.default.svc.cluster.local',
+        nameserver: '198.19.1.10',
+        transport: DnsTransport.UDP,
+        outcome: DnsOutcome.NOERROR,
+        latencySeconds: 0.0021,
+        queries: 4,
+      },
+      {
+        ...pod,
+        queryName: 'example.com',
+        nameserver: '198.19.1.10',
+        transport: DnsTransport.TCP,
+        outcome: DnsOutcome.SERVFAIL,
+        latencySeconds: 0.01,
+        queries: 4,
+      },
+    ],
+    mtu: [{ ...pod, targetNode: 'node-b', interfaceMtu: 1500, pathMtu: 1400, blackHole: true }],
+    conntrack: [
+      {
+        entries: 100n * n,
+        limit: 262_144n,
+        insertFailed: n,
+        drop: 2n * n,
+        earlyDrop: 3n * n,
+        searchRestart: 4n * n,
+      },
+      { ...pod, entries: 5n, limit: 262_144n },
+    ],
+    interfaces: [
+      {
+        ...pod,
+        rxPackets: 10n * n,
+        txPackets: 10n * n,
+        rxDropped: n,
+        txDropped: n,
+        rxErrors: n,
+        txErrors: n,
+        tcpRetransSegs: 5n * n,
+        tcpOutSegs: 100n * n,
+        listenOverflows: n,
+        listenDrops: n,
+      },
+    ],
+  };
 }
 
 describe('the collector exposition', () => {
@@ -58,7 +113,12 @@ describe('the collector exposition', () => {
         { probe: 'reachability', durationSeconds: 0.5, schedulingLagSeconds: 0.01 },
         { probe: 'dns', durationSeconds: 0.02, schedulingLagSeconds: 0.001, error: 'timeout' },
       ],
+      // The probe suite (issue #4): every result kind, so their families are checked too.
+      ...probeSuite(1n),
     });
+    await a.nextAck();
+    // Second values of the kernel's cumulative counters: non-zero counter increments.
+    a.batch({ seq: 2n, ...probeSuite(3n) });
     await a.nextAck();
   });
 
@@ -89,6 +149,25 @@ describe('the collector exposition', () => {
       'netsonar_agent_probe_scheduling_lag_seconds_bucket',
       'netsonar_agent_probe_errors_total',
       'process_cpu_seconds_total',
+      'netsonar_dns_lookups_total',
+      'netsonar_dns_queries_total',
+      'netsonar_dns_lookup_duration_seconds_bucket',
+      'netsonar_pod_dns_lookups_total',
+      'netsonar_pod_dns_failures_total',
+      'netsonar_mtu_path_bytes',
+      'netsonar_mtu_black_hole',
+      'netsonar_mtu_interface_bytes',
+      'netsonar_conntrack_entries',
+      'netsonar_conntrack_limit',
+      'netsonar_conntrack_insert_failed_total',
+      'netsonar_conntrack_drops_total',
+      'netsonar_conntrack_early_drops_total',
+      'netsonar_conntrack_search_restarts_total',
+      'netsonar_pod_conntrack_entries',
+      'netsonar_pod_network_drops_total',
+      'netsonar_pod_network_errors_total',
+      'netsonar_pod_tcp_retransmitted_segments_total',
+      'netsonar_pod_tcp_listen_overflows_total',
     ]) {
       expect(text).toMatch(new RegExp(`^${name}[{ ]`, 'm'));
     }

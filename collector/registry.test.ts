@@ -96,7 +96,14 @@ describe('AgentRegistry', () => {
   it('replaces the pod set with each report and returns the pods that are gone', () => {
     const { registry } = setup();
     const s = registry.connect(hello('node-a'), new RecordingChannel());
-    const pod = (name: string) => ({ namespace: 'default', name, uid: name, ip: '', hostNetwork: false });
+    const pod = (name: string) => ({
+      namespace: 'default',
+      name,
+      uid: name,
+      ip: '',
+      hostNetwork: false,
+      labels: {},
+    });
     expect(registry.replacePods(s, [pod('a'), pod('b')])).toEqual([]);
     expect(registry.replacePods(s, [pod('b'), pod('c')]).map((p) => p.name)).toEqual(['a']);
     // A restarted agent (new instance) is diffed against the old set, so stale pods still go.

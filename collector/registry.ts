@@ -1,4 +1,4 @@
-import type { ProbePlan } from '../common/gen/netsonar/v1/agent_pb.js';
+import type { ConnectResponse, ProbePlan } from '../common/gen/netsonar/v1/agent_pb.js';
 import type { Logger } from '../common/log.js';
 import type { AgentHello, RejectReason, ReportedPod } from './validation.js';
 
@@ -16,6 +16,8 @@ export interface SessionChannel {
   sendPlan(plan: ProbePlan): void;
   /** Every batch with seq <= `seq` is stored. */
   sendAck(seq: bigint): void;
+  /** A capture order or cancel (issue #6); false when the stream cannot take it. */
+  sendCapture?(msg: ConnectResponse): boolean;
   /** Ends the stream; idempotent. */
   close(reason: CloseReason): void;
 }

@@ -18,6 +18,8 @@ type AgentCall = ServerDuplexStream<ConnectRequest, ConnectResponse>;
 export class ResponseWriter {
   private pendingPlan: ProbePlan | undefined;
   private pendingAck: bigint | undefined;
+  /** Capture orders and cancels (issue #6): few (bounded by the capture limits), never coalesced. */
+  private readonly captures: ConnectResponse[] = [];
   private blocked = false;
   private ended = false;
 
@@ -39,6 +41,14 @@ export class ResponseWriter {
     this.flush();
   }
 
+  /** Queues a capture order or cancel; false when the stream has ended or the queue is full. */
+  sendCapture(msg: ConnectResponse): boolean {
+    if (this.ended || this.captures.length >= 1000) return false;
+    this.captures.push(msg);
+    this.flush();
+    return true;
+  }
+
   /** Ends the stream with OK after writing what is pending (at most two small messages). */
   end(): void {
     if (this.ended) return;
@@ -53,6 +63,7 @@ export class ResponseWriter {
     this.ended = true;
     this.pendingPlan = undefined;
     this.pendingAck = undefined;
+    this.captures.length = 0;
     // grpc-js's documented way to end a server stream with a status: its own 'error' listener
     // turns an object with `code` and `details` into the trailers.
     this.call.emit('error', { code, details });
@@ -63,6 +74,7 @@ export class ResponseWriter {
     this.ended = true;
     this.pendingPlan = undefined;
     this.pendingAck = undefined;
+    this.captures.length = 0;
   }
 
   private flush(): void {
@@ -90,6 +102,8 @@ export class ResponseWriter {
       this.pendingPlan = undefined;
       return create(ConnectResponseSchema, { msg: { case: 'plan', value: plan } });
     }
+    const capture = this.captures.shift();
+    if (capture !== undefined) return capture;
     if (this.pendingAck !== undefined) {
       const seq = this.pendingAck;
       this.pendingAck = undefined;

@@ -8,6 +8,14 @@ import {
   Protocol,
   type ReachabilityResult,
 } from '../common/gen/netsonar/v1/agent_pb.js';
+import {
+  type ConntrackResult,
+  DnsOutcome,
+  type DnsResult,
+  DnsTransport,
+  type InterfaceResult,
+  type MtuResult,
+} from '../common/gen/netsonar/v1/probes_pb.js';
 import type { Endpoint } from '../common/gen/netsonar/v1/types_pb.js';
 
 /**
@@ -36,6 +44,8 @@ export interface ReportedPod {
   readonly uid: string;
   readonly ip: string;
   readonly hostNetwork: boolean;
+  /** For label-selector capture targets (issue #6). */
+  readonly labels: Readonly<Record<string, string>>;
 }
 
 export type Checked<T> =
@@ -114,12 +124,21 @@ export function checkPodReport(report: PodReport): Checked<ReportedPod[]> {
         problem: `invalid PodReport: pods[${i}].ip ${JSON.stringify(pod.ip)} is not an IP address`,
       };
     }
+    const labels = Object.entries(pod.labels);
+    // Kubernetes bounds keys at 317 characters (prefix/name) and values at 63; 64 labels is generous.
+    if (labels.length > 64 || labels.some(([k, v]) => k === '' || k.length > 317 || v.length > 63)) {
+      return {
+        ok: false,
+        problem: `invalid PodReport: pods[${i}] has more than 64 labels, an empty key, a key over 317 or a value over 63 characters`,
+      };
+    }
     pods.push({
       namespace: pod.namespace,
       name: pod.name,
       uid: pod.uid,
       ip: pod.ip,
       hostNetwork: pod.hostNetwork,
+      labels: Object.fromEntries(labels),
     });
   }
   return { ok: true, value: pods };
@@ -135,6 +154,10 @@ export const REJECT_REASONS = [
   'rtt_count_mismatch',
   'unknown_probe',
   'invalid_probe_run',
+  'invalid_dns',
+  'invalid_mtu',
+  'invalid_conntrack',
+  'invalid_interfaces',
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
@@ -188,5 +211,102 @@ export function checkProbeRun(run: ProbeRun): RejectReason | undefined {
   if (!isKnownProbe(run.probe)) return 'unknown_probe';
   const ok = (s: number) => Number.isFinite(s) && s >= 0 && s <= MAX_RUN_SECONDS;
   if (!ok(run.durationSeconds) || !ok(run.schedulingLagSeconds)) return 'invalid_probe_run';
+  return undefined;
+}
+
+// --- DNS, MTU, conntrack, interfaces (issue #4) ----------------------------------------------
+
+export const DNS_OUTCOMES = [
+  'noerror',
+  'nxdomain',
+  'servfail',
+  'refused',
+  'other_rcode',
+  'timeout',
+  'send_error',
+] as const;
+export type DnsOutcomeLabel = (typeof DNS_OUTCOMES)[number];
+
+const OUTCOME_LABEL: Partial<Record<DnsOutcome, DnsOutcomeLabel>> = {
+  [DnsOutcome.NOERROR]: 'noerror',
+  [DnsOutcome.NXDOMAIN]: 'nxdomain',
+  [DnsOutcome.SERVFAIL]: 'servfail',
+  [DnsOutcome.REFUSED]: 'refused',
+  [DnsOutcome.OTHER_RCODE]: 'other_rcode',
+  [DnsOutcome.TIMEOUT]: 'timeout',
+  [DnsOutcome.SEND_ERROR]: 'send_error',
+};
+
+export function dnsOutcomeLabel(o: DnsOutcome): DnsOutcomeLabel | undefined {
+  return OUTCOME_LABEL[o];
+}
+
+export type DnsTransportLabel = 'udp' | 'tcp';
+
+export function dnsTransportLabel(t: DnsTransport): DnsTransportLabel | undefined {
+  if (t === DnsTransport.UDP) return 'udp';
+  if (t === DnsTransport.TCP) return 'tcp';
+  return undefined;
+}
+
+/** A lookup slower than this is a broken clock, not a slow server (resolvers give up at 30 s). */
+const MAX_LOOKUP_SECONDS = 120;
+/** Search lists have at most 32 domains here (and 6 in practice), plus a TCP retry each. */
+const MAX_LOOKUP_QUERIES = 100;
+/** Kernel counters arrive as uint64; beyond 2^53 a double cannot count them exactly. */
+const MAX_COUNTER = 2n ** 53n;
+
+const podOk = (ns: string, name: string) => isKubernetesName(ns) && isKubernetesName(name);
+
+export function checkDns(r: DnsResult): RejectReason | undefined {
+  if (!podOk(r.podNamespace, r.podName)) return 'invalid_pod';
+  const latencyOk =
+    Number.isFinite(r.latencySeconds) && r.latencySeconds >= 0 && r.latencySeconds <= MAX_LOOKUP_SECONDS;
+  if (
+    dnsOutcomeLabel(r.outcome) === undefined ||
+    dnsTransportLabel(r.transport) === undefined ||
+    !latencyOk ||
+    r.queries < 1 ||
+    r.queries > MAX_LOOKUP_QUERIES
+  ) {
+    return 'invalid_dns';
+  }
+  return undefined;
+}
+
+export function checkMtu(r: MtuResult, knowsNode: (node: string) => boolean): RejectReason | undefined {
+  if (!podOk(r.podNamespace, r.podName)) return 'invalid_pod';
+  if (r.pathMtu > 65_535 || r.interfaceMtu > 65_535 || (r.pathMtu > 0 && r.pathMtu < 68))
+    return 'invalid_mtu';
+  if (!knowsNode(r.targetNode)) return 'unknown_target_node';
+  return undefined;
+}
+
+/** The node's table has empty pod fields; a pod's table names a valid pod. */
+export function checkConntrack(r: ConntrackResult): RejectReason | undefined {
+  const node = r.podNamespace === '' && r.podName === '';
+  if (!node && !podOk(r.podNamespace, r.podName)) return 'invalid_pod';
+  for (const v of [r.entries, r.limit, r.insertFailed, r.drop, r.earlyDrop, r.searchRestart]) {
+    if (v > MAX_COUNTER) return 'invalid_conntrack';
+  }
+  return undefined;
+}
+
+export function checkInterfaces(r: InterfaceResult): RejectReason | undefined {
+  if (!podOk(r.podNamespace, r.podName)) return 'invalid_pod';
+  for (const v of [
+    r.rxPackets,
+    r.txPackets,
+    r.rxDropped,
+    r.txDropped,
+    r.rxErrors,
+    r.txErrors,
+    r.tcpRetransSegs,
+    r.tcpOutSegs,
+    r.listenOverflows,
+    r.listenDrops,
+  ]) {
+    if (v > MAX_COUNTER) return 'invalid_interfaces';
+  }
   return undefined;
 }

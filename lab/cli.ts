@@ -6,9 +6,17 @@ import { NETSONAR_VERSION } from '../common/version.js';
 import { type Command, parseArgs, USAGE } from './cli-args.js';
 import { labDown } from './down.js';
 import { clearFaults, injectLoss, removeFault } from './fault-ops.js';
+import {
+  clearProbeFaults,
+  fillConntrack,
+  injectDnsFault,
+  injectMtuFault,
+  removeProbeFault,
+} from './faults-probes.js';
+import { addPod, deletePod } from './pod-churn.js';
 import { findPod, spawnInPod } from './pods.js';
 import { readLabState } from './state-store.js';
-import { formatFaults, formatStatus } from './status-format.js';
+import { formatFaults, formatProbeFaults, formatStatus } from './status-format.js';
 import { preflight } from './system.js';
 import type { LabState } from './types.js';
 import { labUp, oneLine } from './up.js';
@@ -47,6 +55,7 @@ async function main(cmd: Command): Promise<number> {
           nodes: cmd.nodes,
           podsPerNode: cmd.podsPerNode,
           stateDir: cmd.stateDir,
+          dns: cmd.dns,
           log: out,
           signal: ac.signal,
         });
@@ -82,19 +91,80 @@ async function main(cmd: Command): Promise<number> {
     case 'fault-clear': {
       const state = await requireState(cmd.stateDir);
       if (cmd.id !== undefined) {
-        await removeFault(state, cmd.id);
+        if ((state.probeFaults ?? []).some((f) => f.id === cmd.id)) await removeProbeFault(state, cmd.id);
+        else await removeFault(state, cmd.id);
         out(`removed fault ${cmd.id}`);
       } else {
-        const n = state.faults.length;
+        const n = state.faults.length + (state.probeFaults?.length ?? 0);
         await clearFaults(state);
+        if ((state.probeFaults?.length ?? 0) > 0) await clearProbeFaults(state);
         out(n === 0 ? 'no faults to clear' : `cleared ${n} fault${n === 1 ? '' : 's'}`);
       }
       return 0;
     }
+    case 'fault-dns': {
+      const f = await injectDnsFault(await requireState(cmd.stateDir), cmd.spec);
+      const what =
+        f.kind === 'dns-down'
+          ? 'the DNS server is down (dnsmasq stopped): lookups time out'
+          : f.kind === 'dns-servfail'
+            ? `the DNS server answers SERVFAIL for ${f.zone}`
+            : f.kind === 'dns-nxdomain'
+              ? `the DNS server answers NXDOMAIN for ${f.zone}`
+              : f.kind === 'dns-vip-unreachable'
+                ? `${f.node} drops everything to the DNS VIP (nftables, before its DNAT)`
+                : f.kind;
+      out(`fault ${f.id}: ${what}`);
+      return 0;
+    }
+    case 'fault-mtu': {
+      const f = await injectMtuFault(await requireState(cmd.stateDir), {
+        node: cmd.node,
+        mtu: cmd.mtu,
+        blockIcmp: cmd.blockIcmp,
+      });
+      out(
+        `fault ${f.id}: ${cmd.node}'s fabric link has MTU ${cmd.mtu}${cmd.blockIcmp ? '; ICMP fragmentation-needed from it is dropped (a black hole)' : ''}`,
+      );
+      return 0;
+    }
+    case 'fault-conntrack': {
+      out(`filling ${cmd.node}'s conntrack table to ${cmd.percent}% with real UDP flows…`);
+      const f = await fillConntrack(await requireState(cmd.stateDir), {
+        node: cmd.node,
+        percent: cmd.percent,
+      });
+      out(`fault ${f.id}: ${cmd.node}'s conntrack table holds ${f.entries} of ${f.limit} entries`);
+      return 0;
+    }
+    case 'pod-add': {
+      const state = await requireState(cmd.stateDir);
+      const pod = await addPod(state, cmd.node, cmd.name, {
+        namespace: cmd.namespace,
+        hostNetwork: cmd.hostNetwork,
+      });
+      out(
+        `pod ${pod.namespace}/${pod.name} on ${pod.node}: ${pod.ip}${pod.hostNetwork ? ' (host network)' : ''}, uid ${pod.uid}, pause pid ${pod.pid}`,
+      );
+      return 0;
+    }
+    case 'pod-delete': {
+      const state = await requireState(cmd.stateDir);
+      await deletePod(state, cmd.pod);
+      out(`deleted pod ${cmd.pod}`);
+      return 0;
+    }
     case 'fault-list': {
       const state = await requireState(cmd.stateDir);
-      if (cmd.json) out(JSON.stringify(state.faults, null, 2));
-      else for (const line of formatFaults(state.faults)) out(line);
+      const probeFaults = state.probeFaults ?? [];
+      if (cmd.json) out(JSON.stringify([...state.faults, ...probeFaults], null, 2));
+      else {
+        const lines = [
+          ...(state.faults.length > 0 || probeFaults.length === 0 ? formatFaults(state.faults) : []),
+          ...formatProbeFaults(probeFaults),
+        ];
+        for (const line of lines) out(line);
+      }
       return 0;
     }
     case 'exec': {

@@ -1,4 +1,7 @@
 #!/usr/bin/env node
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ConfigOf, formatHelp, type Option, parseConfig } from '../common/config/options.js';
@@ -57,6 +60,7 @@ async function main(): Promise<number> {
   }
 
   let netsonar: RunningNetsonar | undefined;
+  let captureDir: string | undefined;
   let shuttingDown = false;
   const timers: NodeJS.Timeout[] = [];
   const finished = new Promise<string>((resolve) => {
@@ -67,17 +71,28 @@ async function main(): Promise<number> {
 
   try {
     say(`==> building a lab: ${config.nodes} nodes × (1 agent pod + ${config.podsPerNode} pods)`);
+    // With cluster DNS (dnsmasq behind a VIP, kubelet-style resolv.conf), so the DNS probe has
+    // something real to ask: one more pod and a few sleepers, no more.
     const state = await labUp({
       nodes: config.nodes,
       podsPerNode: config.podsPerNode,
+      dns: true,
       log: (l) => say(`    ${l}`),
     });
     const dist = dirname(dirname(fileURLToPath(import.meta.url)));
     say('==> starting the collector and one agent per node (inside its agent pod)');
+    // Captures (issue #6): a pcap store and a bearer token of the demo's own, removed at the end.
+    captureDir = await mkdtemp(join(tmpdir(), 'netsonar-demo-captures-'));
+    const captureToken = randomBytes(18).toString('base64url');
+    await writeFile(join(captureDir, 'tokens'), `demo: ${captureToken}\n`, { mode: 0o600 });
     netsonar = await startNetsonar(state, {
       distDir: dist,
       httpListen: config.httpListen,
       logDir: join(state.stateDir, 'logs'),
+      collectorArgs: [
+        `--capture-dir=${join(captureDir, 'store')}`,
+        `--capture-tokens-file=${join(captureDir, 'tokens')}`,
+      ],
       // 20 probes per target per 10 s round (default 5), so a 10 s window holds 80 probes per
       // node pair and the loss column is readable rather than noisy.
       agentArgs: ['--reachability-probes=20', '--reachability-spacing=50ms'],
@@ -88,8 +103,34 @@ async function main(): Promise<number> {
     say(`  ${url}/metrics                 Prometheus metrics (netsonar_reachability_*)`);
     say(`  ${url}/api/v1/agents           agents, their pods and probe plans`);
     say(`  curl -s ${url}/metrics | grep -E '^netsonar_reachability_probes_(sent|lost)_total'`);
+    say(
+      `  curl -s ${url}/metrics | grep -E '^netsonar_(dns_lookups_total|mtu_path_bytes|conntrack_entries)'`,
+    );
     say(`  logs: ${join(state.stateDir, 'logs')}/   lab: node dist/lab/cli.js status`);
-    say('Agents send 20 UDP echo probes per target every 10 s from every pod (the default is 5).');
+    const demoPod = state.nodes[0]?.pods.find((p) => p.role === 'app');
+    if (demoPod !== undefined) {
+      const body = JSON.stringify({
+        target: { namespace: demoPod.namespace, pod: demoPod.name },
+        filter: { protocol: 'udp' },
+        limits: { durationSeconds: 60 },
+      });
+      say('');
+      say(
+        `Capture ${demoPod.namespace}/${demoPod.name}'s traffic (its echo probes) for 60 s, then watch it live:`,
+      );
+      say(`  T=${captureToken}`);
+      say(
+        `  ID=$(curl -s -H "Authorization: Bearer $T" -H 'Content-Type: application/json' -d '${body}' ${url}/captures | grep -o '"id":"[0-9a-f]*"' | cut -d'"' -f4)`,
+      );
+      say(`  curl -sN -H "Authorization: Bearer $T" ${url}/captures/$ID/pcap | tshark -r -`);
+      say(
+        '  (Wireshark: `… | wireshark -k -i -`; list: `curl -s -H "Authorization: Bearer $T" ' +
+          `${url}/captures\`)`,
+      );
+    }
+    say('Agents send 20 UDP echo probes per target every 10 s from every pod (the default is 5),');
+    say('look up kubernetes.default and example.com through the cluster DNS VIP every 30 s, read');
+    say("interface/TCP counters and the node's conntrack table every 10 s, measure path MTU every 5 min.");
     say(
       `In ${Math.round(config.faultAfter / 1000)} s the demo injects ${config.lossPercent}% loss from ${config.faultFrom} to ${config.faultTo}. Ctrl-C stops everything.`,
     );
@@ -127,11 +168,35 @@ async function main(): Promise<number> {
   } finally {
     for (const t of timers) clearTimeout(t);
     await netsonar?.stop();
+    if (captureDir !== undefined) await rm(captureDir, { recursive: true, force: true });
     await labDown({ log: (l) => say(`    ${l}`) }).catch((err: unknown) =>
       process.stderr.write(`netsonar demo: cleaning up the lab failed: ${errorMessage(err)}\n`),
     );
     if (shuttingDown) say('==> done: lab removed, nothing left running');
   }
+}
+
+/** DNS lookups per node over the last interval: answered vs failed (any outcome but NOERROR/NXDOMAIN). */
+function printDns(previous: readonly Sample[], now: readonly Sample[]): void {
+  const by = (samples: readonly Sample[]) => {
+    const m = new Map<string, { all: number; failed: number }>();
+    for (const s of samples) {
+      if (s.name !== 'netsonar_dns_lookups_total') continue;
+      const node = s.labels['node'] ?? '?';
+      const e = m.get(node) ?? { all: 0, failed: 0 };
+      e.all += s.value;
+      if (s.labels['outcome'] !== 'noerror' && s.labels['outcome'] !== 'nxdomain') e.failed += s.value;
+      m.set(node, e);
+    }
+    return m;
+  };
+  const a = by(previous);
+  const parts = [...by(now)].sort().map(([node, e]) => {
+    const all = e.all - (a.get(node)?.all ?? 0);
+    const failed = e.failed - (a.get(node)?.failed ?? 0);
+    return `${node} ${all - failed}/${all} answered`;
+  });
+  if (parts.length > 0) say(`  DNS lookups (last interval): ${parts.join(', ')}`);
 }
 
 /** Loss per node pair over the last interval and since the start. */
@@ -142,6 +207,7 @@ function printSummary(previous: readonly Sample[], now: readonly Sample[], inter
     for (const s of samples) if (s.name === name) m.set(key(s), (m.get(key(s)) ?? 0) + s.value);
     return m;
   };
+  printDns(previous, now);
   const sent = totals(now, 'netsonar_reachability_probes_sent_total');
   const lost = totals(now, 'netsonar_reachability_probes_lost_total');
   const sent0 = totals(previous, 'netsonar_reachability_probes_sent_total');

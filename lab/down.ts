@@ -1,6 +1,9 @@
 import { errorMessage, NetsonarError } from '../common/errors.js';
+import { detectHierarchies, pidsInLabCgroups, removeLabCgroups } from './cgroups.js';
+import { isLabDnsProcess, removeDnsFiles } from './dns.js';
+import { removeKubeconfigFiles } from './fake-apiserver/kubeconfig.js';
 import { hostRoutesDelScript, netnsDelScript } from './ip-scripts.js';
-import { isOurPause, killAndWait, netnsInode, processesInNetns } from './pause.js';
+import { isOurPause, isPauseCmdline, killAndWait, netnsInode, processesInNetns } from './pause.js';
 import { readLabState, removeStateFiles, resolveStateDir } from './state-store.js';
 import {
   hostLinkExists,
@@ -45,14 +48,18 @@ export async function teardown(
     if (!settle || (!removed && round > 0)) break;
     await new Promise((r) => setTimeout(r, 100));
   }
+  // Cgroups last: rmdir works only once their pause processes are gone.
+  const leftCgroups = await removeLabCgroups(await detectHierarchies());
   await removeStaleScripts();
+  await removeDnsFiles(stateDir);
+  await removeKubeconfigFiles(stateDir);
   const files = await removeStateFiles(stateDir, state);
   if (files) log(`removed lab state in ${stateDir}`);
 
   const leftNetns = await listLabNetns();
   const leftLink = await hostLinkExists(tools);
-  if (leftNetns.length > 0 || leftLink) {
-    const what = [...leftNetns, ...(leftLink ? [HOST_LINK] : [])].join(', ');
+  if (leftNetns.length > 0 || leftLink || leftCgroups.length > 0) {
+    const what = [...leftNetns, ...(leftLink ? [HOST_LINK] : []), ...leftCgroups].join(', ');
     const why = lastError === undefined ? '' : `: ${errorMessage(lastError)}`;
     throw new NetsonarError('NS_ERR_LAB_DOWN_INCOMPLETE', `could not remove ${what}${why}`);
   }
@@ -83,11 +90,16 @@ async function sweep(
     if (p.pid > 0 && (await isOurPause(p.pid, p.pauseStartTime))) pids.add(p.pid);
   }
   for (const proc of await processesInNetns(inodes)) {
-    if (proc.pause) pids.add(proc.pid);
+    if (proc.pause || isLabDnsProcess(proc.cmdline)) pids.add(proc.pid);
     else
       log(
         `warning: pid ${proc.pid} (${proc.cmdline}) runs inside a lab netns; not ours to kill, left running`,
       );
+  }
+  // Sleepers in the lab's kubelet-style cgroups (lab/cgroups.ts), e.g. of a pod being added
+  // when a crash hit, whose netns is already gone.
+  for (const pid of await pidsInLabCgroups(await detectHierarchies())) {
+    if (await isPauseCmdline(pid)) pids.add(pid);
   }
   if (pids.size > 0) {
     log(`stopping ${pids.size} pause processes`);

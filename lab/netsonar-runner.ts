@@ -3,6 +3,7 @@ import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { NetsonarError } from '../common/errors.js';
 import { parsePromText, type Sample } from '../common/prom-text.js';
+import { writeKubeconfigFiles } from './fake-apiserver/kubeconfig.js';
 import type { LabState } from './index.js';
 import { spawnInPod } from './index.js';
 
@@ -18,7 +19,17 @@ export interface NetsonarRunOptions {
   grpcPort?: number;
   collectorArgs?: readonly string[];
   agentArgs?: readonly string[];
+  /** Node.js flags for the agents, before the script (e.g. `--cpu-prof`, for bench/agent-cost.ts). */
+  agentNodeArgs?: readonly string[];
   logDir: string;
+  /**
+   * How agents learn their pods: `kubernetes` (default) from the lab's fake API server, started
+   * here, with each pod's netns found through its cgroup in /proc — the production path; `netns`
+   * from the lab's inventory files (the plain-Linux-host source).
+   */
+  discovery?: 'kubernetes' | 'netns';
+  /** Port of the fake API server on the lab host address (default 6443). */
+  apiserverPort?: number;
 }
 
 export interface RunningNetsonar {
@@ -26,6 +37,10 @@ export interface RunningNetsonar {
   readonly grpcAddress: string;
   readonly collector: ChildProcess;
   readonly agents: ReadonlyMap<string, ChildProcess>;
+  /** The fake API server and the kubeconfig agents use (kubernetes discovery only). */
+  readonly apiserver:
+    | { readonly process: ChildProcess; readonly url: string; readonly kubeconfig: string }
+    | undefined;
   metrics(): Promise<Sample[]>;
   metricsText(): Promise<string>;
   /** Stops one node's agent (SIGTERM, then SIGKILL after 10 s). */
@@ -37,7 +52,11 @@ export interface RunningNetsonar {
 export async function startNetsonar(state: LabState, o: NetsonarRunOptions): Promise<RunningNetsonar> {
   const collectorMain = join(o.distDir, 'collector/main.js');
   const agentMain = join(o.distDir, 'agent/main.js');
-  for (const f of [collectorMain, agentMain]) {
+  const apiserverMain = join(o.distDir, 'lab/fake-apiserver/main.js');
+  const discovery = o.discovery ?? 'kubernetes';
+  for (const f of discovery === 'kubernetes'
+    ? [collectorMain, agentMain, apiserverMain]
+    : [collectorMain, agentMain]) {
     if (!existsSync(f))
       throw new NetsonarError('NS_ERR_NOT_BUILT', `${f} is missing: run \`npm run build\` first`);
   }
@@ -58,9 +77,11 @@ export async function startNetsonar(state: LabState, o: NetsonarRunOptions): Pro
   children.push(collector);
 
   let stopped: Promise<void> | undefined;
+  let apiserver: RunningNetsonar['apiserver'];
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
       await Promise.all([...agents.values()].map((c) => terminate(c)));
+      if (apiserver !== undefined) await terminate(apiserver.process);
       await terminate(collector);
     })();
     return stopped;
@@ -73,6 +94,12 @@ export async function startNetsonar(state: LabState, o: NetsonarRunOptions): Pro
       'the collector to be ready',
       collector,
     );
+    let discoveryArgs = ['--discovery', 'netns'];
+    if (discovery === 'kubernetes') {
+      apiserver = await startApiserver(state, apiserverMain, o);
+      children.push(apiserver.process);
+      discoveryArgs = ['--discovery', 'kubernetes', '--kubeconfig', apiserver.kubeconfig];
+    }
     for (const node of state.nodes) {
       const pod = node.agentPod;
       const child = withLog(join(o.logDir, `agent-${node.name}.log`), (fd) =>
@@ -80,6 +107,7 @@ export async function startNetsonar(state: LabState, o: NetsonarRunOptions): Pro
           pod,
           [
             process.execPath,
+            ...(o.agentNodeArgs ?? []),
             agentMain,
             '--node-name',
             node.name,
@@ -87,8 +115,14 @@ export async function startNetsonar(state: LabState, o: NetsonarRunOptions): Pro
             pod.ip,
             '--collector',
             grpcAddress,
+            ...discoveryArgs,
             '--inventory',
             node.inventoryPath,
+            // The node's own view (its conntrack table) needs a process in the node netns: the
+            // lab has one with `dns` (a kubelet stand-in); otherwise that part is off.
+            `--node-pid=${node.pid ?? 0}`,
+            // Node captures (issue #6): the lab node's netns, not the machine's (init's) one.
+            `--capture-node-netns=/run/netns/${node.netns}`,
             ...(o.agentArgs ?? []),
           ],
           { stdio: ['ignore', 'ignore', fd] },
@@ -111,6 +145,7 @@ export async function startNetsonar(state: LabState, o: NetsonarRunOptions): Pro
     grpcAddress,
     collector,
     agents,
+    apiserver,
     metricsText,
     metrics: async () => parsePromText(await metricsText()),
     stopAgent: async (node) => {
@@ -119,6 +154,46 @@ export async function startNetsonar(state: LabState, o: NetsonarRunOptions): Pro
     },
     stop,
   };
+}
+
+/**
+ * The lab's fake Kubernetes API server (lab/fake-apiserver/main.ts) on the lab host address, so
+ * agent pods reach it; a fresh token and a kubeconfig in the state dir. Started with an IPC
+ * channel: if this process dies, the server notices and exits (and it exits once the lab is down).
+ */
+async function startApiserver(
+  state: LabState,
+  main: string,
+  o: NetsonarRunOptions,
+): Promise<NonNullable<RunningNetsonar['apiserver']>> {
+  const port = o.apiserverPort ?? 6443;
+  const url = `http://${state.hostIp}:${port}`;
+  const files = await writeKubeconfigFiles(state.stateDir, url);
+  const child = withLog(join(o.logDir, 'fake-apiserver.log'), (fd) =>
+    spawn(
+      process.execPath,
+      [
+        main,
+        '--state-dir',
+        state.stateDir,
+        '--listen',
+        `${state.hostIp}:${port}`,
+        '--token-file',
+        files.tokenFile,
+      ],
+      { stdio: ['ignore', 'ignore', fd, 'ipc'] },
+    ),
+  );
+  // The IPC channel must not keep this process alive on its own.
+  child.unref();
+  child.channel?.unref();
+  try {
+    await waitFor(async () => (await fetch(`${url}/readyz`)).ok, 15_000, 'the fake API server', child);
+  } catch (err) {
+    await terminate(child);
+    throw err;
+  }
+  return { process: child, url, kubeconfig: files.kubeconfig };
 }
 
 /** Polls `check` until it is true; fails early if `child` exits. */

@@ -13,10 +13,14 @@ import { NETNS_DIR, type Tools } from './system.js';
 export const PAUSE_ARGV = ['sleep', 'infinity'] as const;
 const PAUSE_CMDLINE = `${PAUSE_ARGV.join('\0')}\0`;
 
-/** Starts the sleeper detached (own session and process group) so it outlives `up`. */
-export function startPause(tools: Tools, netns: string): Promise<number> {
+/**
+ * Starts the sleeper detached (own session and process group) so it outlives `up`. With
+ * `mountNsPid` it also joins that process's mount namespace (lab/dns.ts: the pod's resolv.conf).
+ */
+export function startPause(tools: Tools, netns: string, mountNsPid?: number): Promise<number> {
+  const mount = mountNsPid === undefined ? [] : [`--mount=/proc/${mountNsPid}/ns/mnt`];
   return new Promise((resolve, reject) => {
-    const child = spawn(tools.nsenter, [`--net=${NETNS_DIR}/${netns}`, '--', ...PAUSE_ARGV], {
+    const child = spawn(tools.nsenter, [`--net=${NETNS_DIR}/${netns}`, ...mount, '--', ...PAUSE_ARGV], {
       detached: true,
       stdio: 'ignore',
     });

@@ -1,4 +1,4 @@
-import type { LabFault, LabState } from './types.js';
+import type { LabFault, LabProbeFault, LabState } from './types.js';
 
 /** Plain-text tables for `netsonar-lab status` and `fault list`. Pure: liveness is passed in. */
 
@@ -23,6 +23,35 @@ export function formatFaults(faults: readonly LabFault[]): string[] {
       f.percent >= 100 ? '100% (blackhole)' : `${f.percent}%`,
       `${f.netns} ${f.chain}`,
     ]),
+  );
+}
+
+/** One line per probe-suite fault (DNS, MTU, conntrack); nothing when there are none. */
+export function formatProbeFaults(faults: readonly LabProbeFault[]): string[] {
+  if (faults.length === 0) return [];
+  return table(
+    ['ID', 'KIND', 'WHERE', 'WHAT'],
+    faults.map((f) => {
+      switch (f.kind) {
+        case 'dns-down':
+          return [f.id, 'dns', 'cluster DNS', 'server down (lookups time out)'];
+        case 'dns-servfail':
+          return [f.id, 'dns', 'cluster DNS', `SERVFAIL for ${f.zone}`];
+        case 'dns-nxdomain':
+          return [f.id, 'dns', 'cluster DNS', `NXDOMAIN for ${f.zone}`];
+        case 'dns-vip-unreachable':
+          return [f.id, 'dns', f.node, 'DNS VIP unreachable'];
+        case 'mtu':
+          return [
+            f.id,
+            'mtu',
+            f.node,
+            `fabric link MTU ${f.mtu}${f.blockIcmp ? ', ICMP frag-needed dropped (black hole)' : ''}`,
+          ];
+        default:
+          return [f.id, 'conntrack', f.node, `table filled to ${f.percent}% (${f.flows} flows)`];
+      }
+    }),
   );
 }
 
@@ -61,7 +90,11 @@ export function formatStatus(state: LabState, alive: (pid: number) => boolean): 
       ]),
     ),
     '',
+    ...(state.dns === undefined
+      ? []
+      : [`cluster DNS ${state.dns.vip} -> ${state.dns.serverIp} (dnsmasq in kube-system/coredns-0)`]),
     ...formatFaults(state.faults),
+    ...formatProbeFaults(state.probeFaults ?? []),
   ];
   return `${lines.join('\n')}\n`;
 }

@@ -13,7 +13,7 @@ export interface LabPod {
   netns: string;
   /** The pause process (a `sleep infinity` inside the pod netns); 0 until it is started. */
   pid: number;
-  role: 'agent' | 'app';
+  role: 'agent' | 'app' | 'dns';
   labels: Record<string, string>;
   /** The node-side end of the pod's veth pair (inside the node netns, attached to cbr0). */
   hostVeth: string;
@@ -22,6 +22,18 @@ export interface LabPod {
    * With the PID it identifies the process even after PID reuse; absent until it is started.
    */
   pauseStartTime?: number;
+  /**
+   * The kubelet-style cgroup (absolute directory) the pause process is placed in, so the agent
+   * finds the pod by its UID in /proc/<pid>/cgroup (lab/cgroups.ts). Absent when the machine has
+   * no cgroup hierarchy to use.
+   */
+  cgroup?: string;
+  /** What the fake API server reports; absent means Running once the pause process is up. */
+  phase?: 'Pending' | 'Running';
+  /** Set while `pod delete` tears the pod down (the API server's deletionTimestamp). */
+  deletionTimestamp?: string;
+  /** Shares its node's network namespace (netns = the node's); its IP is the node's fabric IP. */
+  hostNetwork?: boolean;
 }
 
 export interface LabNode {
@@ -39,7 +51,42 @@ export interface LabNode {
   inventoryPath: string;
   /** The fabric-side end of the node's veth (inside nsl-fabric, attached to br-fabric). */
   fabricVeth: string;
+  /**
+   * With `dns`: a process in the node netns (a kubelet stand-in), for what the agent reads about
+   * the node itself (its conntrack table) — `--node-pid`.
+   */
+  pid?: number;
 }
+
+/** A process the lab started and must stop: PID plus start time (field 22 of /proc/<pid>/stat). */
+export interface LabProcess {
+  pid: number;
+  startTime: number;
+}
+
+/** Cluster DNS (`up --dns`): dnsmasq in kube-system/coredns-0 behind a VIP, as in Kubernetes. */
+export interface LabDns {
+  /** The DNS service VIP every node DNATs (nftables, as kube-proxy) to the DNS pod. */
+  vip: string;
+  serverIp: string;
+  clusterDomain: string;
+  /** Directory of dnsmasq.conf and the per-namespace resolv.conf files. */
+  dir: string;
+  /** One sleeper per Kubernetes namespace holding a mount namespace with its resolv.conf. */
+  mountHolders: ({ namespace: string } & LabProcess)[];
+  dnsmasq: LabProcess | undefined;
+  /** The SERVFAIL upstream, while a dns-servfail fault is on. */
+  upstream: LabProcess | undefined;
+}
+
+/** Faults of the probe suite (DNS, MTU, conntrack); the loss faults are LabFault. */
+export type LabProbeFault =
+  | { id: string; kind: 'dns-down' }
+  | { id: string; kind: 'dns-servfail'; zone: string }
+  | { id: string; kind: 'dns-nxdomain'; zone: string }
+  | { id: string; kind: 'dns-vip-unreachable'; node: string }
+  | { id: string; kind: 'mtu'; node: string; mtu: number; blockIcmp: boolean }
+  | { id: string; kind: 'conntrack-fill'; node: string; percent: number; flows: number };
 
 export interface LabFault {
   id: string;
@@ -78,6 +125,10 @@ export interface LabState {
   hostLink: string;
   /** Host routes added, one per node: `198.18.<i>.0/24 via 198.19.0.<i>`. */
   hostRoutes: { cidr: string; via: string }[];
+  /** Cluster DNS, when built with `dns: true`. */
+  dns?: LabDns;
+  /** DNS, MTU and conntrack faults (lab/faults-*.ts). */
+  probeFaults?: LabProbeFault[];
 }
 
 export interface LabOptions {
@@ -87,4 +138,9 @@ export interface LabOptions {
   log?: (line: string) => void;
   /** Aborting makes `up` stop at the next step and roll back. */
   signal?: AbortSignal;
+  /**
+   * Cluster DNS: dnsmasq in kube-system/coredns-0 on node-1 behind the VIP 198.19.1.10 (DNAT in
+   * every node), pods' resolv.conf as kubelet writes it, and a process in each node netns.
+   */
+  dns?: boolean;
 }

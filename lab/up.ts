@@ -1,5 +1,7 @@
 import { access } from 'node:fs/promises';
 import { errorMessage, NetsonarError } from '../common/errors.js';
+import { detectHierarchies, placeInCgroup, planNodeCgroups } from './cgroups.js';
+import { mountNsPidFor, planDns, setupDns } from './dns.js';
 import { teardown } from './down.js';
 import {
   fabricHostPortScript,
@@ -101,6 +103,10 @@ export async function labUp(opts: LabOptions): Promise<LabState> {
     stateDir,
     createdAt: new Date().toISOString(),
   });
+  if (opts.dns === true) planDns(state);
+  // Kubelet-style cgroups for the pause processes (recorded with the plan, created with them).
+  const cgroups = await detectHierarchies();
+  for (const node of state.nodes) planNodeCgroups(node, cgroups);
   // The whole plan is recorded before the first object exists: whatever a crash leaves behind is
   // named in state.json (and `down` also finds it without).
   if (!(await claimState(state))) throw new NetsonarError('NS_ERR_LAB_ALREADY_UP', ALREADY_UP);
@@ -172,11 +178,19 @@ async function build(
     if (node !== undefined) await ipBatch(tools, pod.netns, podScript(node, pod));
   });
 
+  if (state.dns !== undefined) {
+    step(
+      `cluster DNS: dnsmasq in kube-system/coredns-0 behind ${state.dns.vip}, resolv.conf, node processes`,
+    );
+    await setupDns(tools, state, () => saveState(state));
+  }
+
   step(`starting ${pods.length} pause processes`);
   try {
     for (const pod of pods) {
       checkAbort(signal);
-      pod.pid = await startPause(tools, pod.netns);
+      pod.pid = await startPause(tools, pod.netns, mountNsPidFor(state, pod));
+      if (pod.cgroup !== undefined) await placeInCgroup(pod.cgroup, pod.pid);
     }
   } finally {
     // Record whatever was started, even if one spawn failed, so rollback/down kills it by PID.

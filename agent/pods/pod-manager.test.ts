@@ -1,12 +1,12 @@
 import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import type { InventoryPod } from '../../common/inventory.js';
 import { silentLogger } from '../../common/log.js';
+import type { DiscoveredPod } from '../discovery/pod-source.js';
 import type { PodSockets } from '../netns/socket-opener.js';
 import type { ProbePod } from '../probes/probe.js';
 import { PodManager } from './pod-manager.js';
 
-const pod = (name: string, ip: string, extra: Partial<InventoryPod> = {}): InventoryPod => ({
+const pod = (name: string, ip: string, extra: Partial<DiscoveredPod> = {}): DiscoveredPod => ({
   namespace: 'default',
   name,
   uid: `uid-${name}`,
@@ -129,6 +129,21 @@ describe('PodManager', () => {
     await settle();
     expect(r.removed).toEqual(['default/a']);
     expect(m.probed().map((p) => `${p.uid} ${p.ip}`)).toEqual(['uid-new 198.18.1.12']);
+    m.stop();
+  });
+
+  it('refuses a namespace other than the one discovery resolved (PID reused), even holding the IP', async () => {
+    // The opener reports inode 4026531840; discovery saw another namespace behind that PID.
+    const o = opener({ '/proc/42/ns/net': ['198.18.1.11'] });
+    const r = recorder();
+    const m = new PodManager(r.events, silentLogger(), o.open);
+    m.update([pod('a', '198.18.1.11', { pid: 42, netns: undefined, netnsInode: 4026532000 })]);
+    await settle();
+    expect(r.added).toEqual([]);
+    // The next round resolves the pod to the namespace really there: it is probed.
+    m.update([pod('a', '198.18.1.11', { pid: 42, netns: undefined, netnsInode: 4026531840 })]);
+    await settle();
+    expect(r.added).toEqual(['default/a']);
     m.stop();
   });
 });

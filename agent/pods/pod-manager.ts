@@ -60,7 +60,8 @@ export class PodManager {
         existing !== undefined &&
         existing.pod.uid === pod.uid &&
         existing.path === path &&
-        existing.pod.ip === pod.ip
+        existing.pod.ip === pod.ip &&
+        existing.pod.netnsInode === pod.netnsInode
       )
         continue;
       if (existing !== undefined) this.drop(key, 'pod changed');
@@ -92,6 +93,11 @@ export class PodManager {
       }
     }
     this.openPending();
+  }
+
+  /** A pod's labels as discovery reported them (for the PodReport's label-selector captures). */
+  labelsOf(key: string): Readonly<Record<string, string>> {
+    return this.entries.get(key)?.pod.labels ?? {};
   }
 
   /** The pods being probed now. */
@@ -130,6 +136,17 @@ export class PodManager {
       sockets.udp4.close(); // the pod went away while we were entering it
       return;
     }
+    // Discovery read the namespace's inode while it proved the process is the pod's (cgroup):
+    // any other namespace behind the path (the PID was reused meanwhile) is not the pod's.
+    if (e.pod.netnsInode !== undefined && sockets.netnsInode !== e.pod.netnsInode) {
+      sockets.udp4.close();
+      this.fail(
+        key,
+        e,
+        `network namespace behind ${e.path} is ${sockets.netnsInode}, discovery resolved the pod to ${e.pod.netnsInode}; not probing from it`,
+      );
+      return;
+    }
     const ip = e.pod.ip ?? sockets.addresses.find((a) => isIPv4(a));
     if (ip === undefined || !sockets.addresses.includes(ip)) {
       sockets.udp4.close();
@@ -148,6 +165,9 @@ export class PodManager {
       uid: e.pod.uid,
       ip,
       sockets,
+      pid: e.pod.pid,
+      netns: e.pod.netns,
+      netnsPath: e.path,
     };
     e.probe = probe;
     e.failure = undefined;

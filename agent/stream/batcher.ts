@@ -1,6 +1,11 @@
+import type { ProbeOutput } from '../probes/probe.js';
 import type { RunReport } from '../scheduler.js';
 import type { ResultBuffer } from './result-buffer.js';
-import type { ProbeRunInit, ReachabilityInit } from './types.js';
+import type { ExtraResults, ProbeRunInit, ReachabilityInit } from './types.js';
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] extends readonly (infer E)[] ? E[] : T[K] };
+
+const emptyExtra = (): Mutable<ExtraResults> => ({ dns: [], mtu: [], conntrack: [], interfaces: [] });
 
 /**
  * Collects run reports and seals them into batches: every `flushMs`, or at once when
@@ -9,6 +14,8 @@ import type { ProbeRunInit, ReachabilityInit } from './types.js';
 export class Batcher {
   private reachability: ReachabilityInit[] = [];
   private runs: ProbeRunInit[] = [];
+  private extra = emptyExtra();
+  private count = 0;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -24,23 +31,51 @@ export class Batcher {
   }
 
   add(report: RunReport): void {
-    this.reachability.push(...report.output.reachability);
+    this.addRun(report.probe, report.pod.namespace, report.pod.name, report);
+  }
+
+  /** A node-level run (no pod): the run carries empty pod fields. */
+  addNodeRun(report: Omit<RunReport, 'pod'>): void {
+    this.addRun(report.probe, '', '', report);
+  }
+
+  private addRun(
+    probe: string,
+    podNamespace: string,
+    podName: string,
+    r: { durationSeconds: number; schedulingLagSeconds: number; error: string; output: ProbeOutput },
+  ): void {
+    const o = r.output;
+    this.reachability.push(...o.reachability);
+    this.extra.dns.push(...(o.dns ?? []));
+    this.extra.mtu.push(...(o.mtu ?? []));
+    this.extra.conntrack.push(...(o.conntrack ?? []));
+    this.extra.interfaces.push(...(o.interfaces ?? []));
+    this.count +=
+      1 +
+      o.reachability.length +
+      (o.dns?.length ?? 0) +
+      (o.mtu?.length ?? 0) +
+      (o.conntrack?.length ?? 0) +
+      (o.interfaces?.length ?? 0);
     this.runs.push({
-      probe: report.probe,
-      podNamespace: report.pod.namespace,
-      podName: report.pod.name,
-      durationSeconds: report.durationSeconds,
-      schedulingLagSeconds: report.schedulingLagSeconds,
-      error: report.error,
+      probe,
+      podNamespace,
+      podName,
+      durationSeconds: r.durationSeconds,
+      schedulingLagSeconds: r.schedulingLagSeconds,
+      error: r.error,
     });
-    if (this.reachability.length + this.runs.length >= this.maxResults) this.flush();
+    if (this.count >= this.maxResults) this.flush();
   }
 
   flush(): void {
-    if (this.reachability.length === 0 && this.runs.length === 0) return;
-    this.buffer.append(this.reachability, this.runs);
+    if (this.count === 0) return;
+    this.buffer.append(this.reachability, this.runs, this.extra);
     this.reachability = [];
     this.runs = [];
+    this.extra = emptyExtra();
+    this.count = 0;
     this.onSealed();
   }
 

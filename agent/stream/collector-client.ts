@@ -11,6 +11,7 @@ import {
   type PodSchema,
   type ProbePlan,
 } from '../../common/gen/netsonar/v1/agent_pb.js';
+import type { CaptureCancel, CaptureOrder } from '../../common/gen/netsonar/v1/capture_pb.js';
 import { grpcServiceDefinition } from '../../common/grpc/service-definition.js';
 import type { Logger } from '../../common/log.js';
 import type { ResultBuffer } from './result-buffer.js';
@@ -33,6 +34,10 @@ export interface CollectorClientOptions {
   hello: MessageInitShape<typeof HelloSchema>;
   buffer: ResultBuffer;
   onPlan: (plan: ProbePlan) => void;
+  /** Capture orders and cancels (issue #6); ignored when unset. */
+  onCapture?: (
+    msg: { case: 'captureOrder'; value: CaptureOrder } | { case: 'captureCancel'; value: CaptureCancel },
+  ) => void;
   log: Logger;
   /** Backoff between reconnects: exponential from min to max, full jitter. */
   backoffMinMs?: number;
@@ -137,6 +142,8 @@ export class CollectorClient {
       this.o.buffer.ack(res.msg.value.seq);
     } else if (res.msg.case === 'plan') {
       this.o.onPlan(res.msg.value);
+    } else if (res.msg.case === 'captureOrder' || res.msg.case === 'captureCancel') {
+      this.o.onCapture?.(res.msg);
     }
   }
 

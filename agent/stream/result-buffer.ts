@@ -1,6 +1,6 @@
 import { create } from '@bufbuild/protobuf';
 import { type ResultBatch, ResultBatchSchema } from '../../common/gen/netsonar/v1/agent_pb.js';
-import type { ProbeRunInit, ReachabilityInit } from './types.js';
+import type { ExtraResults, ProbeRunInit, ReachabilityInit } from './types.js';
 
 /**
  * Batches awaiting the collector's acknowledgement, oldest first, bounded. Probing never waits for
@@ -22,13 +22,21 @@ export class ResultBuffer {
   ) {}
 
   /** Seals results into a new batch with the next sequence number. */
-  append(reachability: readonly ReachabilityInit[], runs: readonly ProbeRunInit[]): ResultBatch {
+  append(
+    reachability: readonly ReachabilityInit[],
+    runs: readonly ProbeRunInit[],
+    extra?: ExtraResults,
+  ): ResultBatch {
     const batch = create(ResultBatchSchema, {
       seq: ++this.lastSeq,
       createdUnixMs: BigInt(this.nowMs()),
       droppedBatches: this.droppedPending,
       reachability: [...reachability],
       runs: [...runs],
+      dns: [...(extra?.dns ?? [])],
+      mtu: [...(extra?.mtu ?? [])],
+      conntrack: [...(extra?.conntrack ?? [])],
+      interfaces: [...(extra?.interfaces ?? [])],
     });
     this.droppedPending = 0n;
     this.batches.push(batch);

@@ -98,7 +98,8 @@ async function expectNothingLeft(pids: readonly number[]): Promise<void> {
  */
 async function buildCli(): Promise<string> {
   const out = await mkdtemp(join(tmpdir(), 'netsonar-lab-cli-'));
-  const labFiles = (await readdir(join(root, 'lab'))).filter(
+  // Recursive: the lab has subdirectories (lab/fake-apiserver/).
+  const labFiles = (await readdir(join(root, 'lab'), { recursive: true })).filter(
     (f) => f.endsWith('.ts') && !f.endsWith('.test.ts'),
   );
   const files = [

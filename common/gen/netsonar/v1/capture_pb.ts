@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file netsonar/v1/capture.proto.
  */
 export const file_netsonar_v1_capture: GenFile = /*@__PURE__*/
-  fileDesc("ChluZXRzb25hci92MS9jYXB0dXJlLnByb3RvEgtuZXRzb25hci52MSJ8Cg1DYXB0dXJlRmlsdGVyEgwKBGhvc3QYASABKAkSDAoEcG9ydBgCIAEoDRIQCghwcm90b2NvbBgDIAEoCRIwCglkaXJlY3Rpb24YBCABKA4yHS5uZXRzb25hci52MS5DYXB0dXJlRGlyZWN0aW9uEgsKA2JwZhgFIAEoCSJdCg1DYXB0dXJlTGltaXRzEhMKC2R1cmF0aW9uX21zGAEgASgNEhEKCW1heF9ieXRlcxgCIAEoBBITCgttYXhfcGFja2V0cxgDIAEoBBIPCgdzbmFwbGVuGAQgASgNIrEBCgxDYXB0dXJlT3JkZXISEgoKY2FwdHVyZV9pZBgBIAEoCRIgCgNwb2QYAiABKAsyEy5uZXRzb25hci52MS5Qb2RSZWYSKgoGZmlsdGVyGAMgASgLMhoubmV0c29uYXIudjEuQ2FwdHVyZUZpbHRlchIqCgZsaW1pdHMYBCABKAsyGi5uZXRzb25hci52MS5DYXB0dXJlTGltaXRzEhMKC3RyYWNlcGFyZW50GAUgASgJIkUKDUNhcHR1cmVDYW5jZWwSEgoKY2FwdHVyZV9pZBgBIAEoCRIgCgNwb2QYAiABKAsyEy5uZXRzb25hci52MS5Qb2RSZWYibQoNQ2FwdHVyZUhlYWRlchISCgpjYXB0dXJlX2lkGAEgASgJEhEKCW5vZGVfbmFtZRgCIAEoCRIgCgNwb2QYAyABKAsyEy5uZXRzb25hci52MS5Qb2RSZWYSEwoLdHJhY2VwYXJlbnQYBCABKAkihQEKDkNhcHR1cmVUcmFpbGVyEg8KB3BhY2tldHMYASABKAQSDQoFYnl0ZXMYAiABKAQSLgoGcmVhc29uGAMgASgOMh4ubmV0c29uYXIudjEuQ2FwdHVyZVN0b3BSZWFzb24SDQoFZXJyb3IYBCABKAkSFAoMa2VybmVsX2Ryb3BzGAUgASgEIosBChRVcGxvYWRDYXB0dXJlUmVxdWVzdBIsCgZoZWFkZXIYASABKAsyGi5uZXRzb25hci52MS5DYXB0dXJlSGVhZGVySAASDgoEZGF0YRgCIAEoDEgAEi4KB3RyYWlsZXIYAyABKAsyGy5uZXRzb25hci52MS5DYXB0dXJlVHJhaWxlckgAQgUKA21zZyItChVVcGxvYWRDYXB0dXJlUmVzcG9uc2USFAoMYnl0ZXNfc3RvcmVkGAEgASgEKoYBChBDYXB0dXJlRGlyZWN0aW9uEiEKHUNBUFRVUkVfRElSRUNUSU9OX1VOU1BFQ0lGSUVEEAASGgoWQ0FQVFVSRV9ESVJFQ1RJT05fQk9USBABEhgKFENBUFRVUkVfRElSRUNUSU9OX0lOEAISGQoVQ0FQVFVSRV9ESVJFQ1RJT05fT1VUEAMqrwIKEUNhcHR1cmVTdG9wUmVhc29uEiMKH0NBUFRVUkVfU1RPUF9SRUFTT05fVU5TUEVDSUZJRUQQABIgChxDQVBUVVJFX1NUT1BfUkVBU09OX0RVUkFUSU9OEAESIQodQ0FQVFVSRV9TVE9QX1JFQVNPTl9NQVhfQllURVMQAhIjCh9DQVBUVVJFX1NUT1BfUkVBU09OX01BWF9QQUNLRVRTEAMSIQodQ0FQVFVSRV9TVE9QX1JFQVNPTl9DQU5DRUxMRUQQBBIgChxDQVBUVVJFX1NUT1BfUkVBU09OX1BPRF9HT05FEAUSHgoaQ0FQVFVSRV9TVE9QX1JFQVNPTl9GQUlMRUQQBhImCiJDQVBUVVJFX1NUT1BfUkVBU09OX0FHRU5UX1NUT1BQSU5HEAdiBnByb3RvMw", [file_netsonar_v1_types]);
+  fileDesc("ChluZXRzb25hci92MS9jYXB0dXJlLnByb3RvEgtuZXRzb25hci52MSJ8Cg1DYXB0dXJlRmlsdGVyEgwKBGhvc3QYASABKAkSDAoEcG9ydBgCIAEoDRIQCghwcm90b2NvbBgDIAEoCRIwCglkaXJlY3Rpb24YBCABKA4yHS5uZXRzb25hci52MS5DYXB0dXJlRGlyZWN0aW9uEgsKA2JwZhgFIAEoCSJdCg1DYXB0dXJlTGltaXRzEhMKC2R1cmF0aW9uX21zGAEgASgNEhEKCW1heF9ieXRlcxgCIAEoBBITCgttYXhfcGFja2V0cxgDIAEoBBIPCgdzbmFwbGVuGAQgASgNIsIBCgxDYXB0dXJlT3JkZXISEgoKY2FwdHVyZV9pZBgBIAEoCRIgCgNwb2QYAiABKAsyEy5uZXRzb25hci52MS5Qb2RSZWYSKgoGZmlsdGVyGAMgASgLMhoubmV0c29uYXIudjEuQ2FwdHVyZUZpbHRlchIqCgZsaW1pdHMYBCABKAsyGi5uZXRzb25hci52MS5DYXB0dXJlTGltaXRzEhMKC3RyYWNlcGFyZW50GAUgASgJEg8KB3BvZF91aWQYBiABKAkiRQoNQ2FwdHVyZUNhbmNlbBISCgpjYXB0dXJlX2lkGAEgASgJEiAKA3BvZBgCIAEoCzITLm5ldHNvbmFyLnYxLlBvZFJlZiJtCg1DYXB0dXJlSGVhZGVyEhIKCmNhcHR1cmVfaWQYASABKAkSEQoJbm9kZV9uYW1lGAIgASgJEiAKA3BvZBgDIAEoCzITLm5ldHNvbmFyLnYxLlBvZFJlZhITCgt0cmFjZXBhcmVudBgEIAEoCSKzAQoOQ2FwdHVyZVRyYWlsZXISDwoHcGFja2V0cxgBIAEoBBINCgVieXRlcxgCIAEoBBIuCgZyZWFzb24YAyABKA4yHi5uZXRzb25hci52MS5DYXB0dXJlU3RvcFJlYXNvbhINCgVlcnJvchgEIAEoCRIUCgxrZXJuZWxfZHJvcHMYBSABKAQSLAoHZmFpbHVyZRgGIAEoDjIbLm5ldHNvbmFyLnYxLkNhcHR1cmVGYWlsdXJlIosBChRVcGxvYWRDYXB0dXJlUmVxdWVzdBIsCgZoZWFkZXIYASABKAsyGi5uZXRzb25hci52MS5DYXB0dXJlSGVhZGVySAASDgoEZGF0YRgCIAEoDEgAEi4KB3RyYWlsZXIYAyABKAsyGy5uZXRzb25hci52MS5DYXB0dXJlVHJhaWxlckgAQgUKA21zZyItChVVcGxvYWRDYXB0dXJlUmVzcG9uc2USFAoMYnl0ZXNfc3RvcmVkGAEgASgEKoYBChBDYXB0dXJlRGlyZWN0aW9uEiEKHUNBUFRVUkVfRElSRUNUSU9OX1VOU1BFQ0lGSUVEEAASGgoWQ0FQVFVSRV9ESVJFQ1RJT05fQk9USBABEhgKFENBUFRVUkVfRElSRUNUSU9OX0lOEAISGQoVQ0FQVFVSRV9ESVJFQ1RJT05fT1VUEAMqrwIKEUNhcHR1cmVTdG9wUmVhc29uEiMKH0NBUFRVUkVfU1RPUF9SRUFTT05fVU5TUEVDSUZJRUQQABIgChxDQVBUVVJFX1NUT1BfUkVBU09OX0RVUkFUSU9OEAESIQodQ0FQVFVSRV9TVE9QX1JFQVNPTl9NQVhfQllURVMQAhIjCh9DQVBUVVJFX1NUT1BfUkVBU09OX01BWF9QQUNLRVRTEAMSIQodQ0FQVFVSRV9TVE9QX1JFQVNPTl9DQU5DRUxMRUQQBBIgChxDQVBUVVJFX1NUT1BfUkVBU09OX1BPRF9HT05FEAUSHgoaQ0FQVFVSRV9TVE9QX1JFQVNPTl9GQUlMRUQQBhImCiJDQVBUVVJFX1NUT1BfUkVBU09OX0FHRU5UX1NUT1BQSU5HEAcq3wEKDkNhcHR1cmVGYWlsdXJlEh8KG0NBUFRVUkVfRkFJTFVSRV9VTlNQRUNJRklFRBAAEiEKHUNBUFRVUkVfRkFJTFVSRV9JTlZBTElEX09SREVSEAESIgoeQ0FQVFVSRV9GQUlMVVJFX0lOVkFMSURfRklMVEVSEAISIQodQ0FQVFVSRV9GQUlMVVJFX1BPRF9OT1RfRk9VTkQQAxIlCiFDQVBUVVJFX0ZBSUxVUkVfQ09OQ1VSUkVOQ1lfTElNSVQQBBIbChdDQVBUVVJFX0ZBSUxVUkVfVENQRFVNUBAFYgZwcm90bzM", [file_netsonar_v1_types]);
 
 /**
  * Structured fields become BPF on the agent; `bpf` is an expression checked with `tcpdump -d`.
@@ -124,6 +124,13 @@ export type CaptureOrder = Message<"netsonar.v1.CaptureOrder"> & {
    * @generated from field: string traceparent = 5;
    */
   traceparent: string;
+
+  /**
+   * The pod's uid as the agent reported it: a pod recreated under the same name is not captured.
+   *
+   * @generated from field: string pod_uid = 6;
+   */
+  podUid: string;
 };
 
 /**
@@ -223,6 +230,13 @@ export type CaptureTrailer = Message<"netsonar.v1.CaptureTrailer"> & {
    * @generated from field: uint64 kernel_drops = 5;
    */
   kernelDrops: bigint;
+
+  /**
+   * Set when reason is FAILED.
+   *
+   * @generated from field: netsonar.v1.CaptureFailure failure = 6;
+   */
+  failure: CaptureFailure;
 };
 
 /**
@@ -233,8 +247,9 @@ export const CaptureTrailerSchema: GenMessage<CaptureTrailer> = /*@__PURE__*/
   messageDesc(file_netsonar_v1_capture, 5);
 
 /**
- * First a header, then pcap bytes (the classic pcap file: global header, then whole records),
- * then a trailer.
+ * First a header, then pcap bytes (the classic pcap file: global header, then whole records;
+ * chunks of at most 64 KiB, not aligned to records), then a trailer. The header is sent once
+ * tcpdump is capturing; an order that fails before that gets a header and a FAILED trailer.
  *
  * @generated from message netsonar.v1.UploadCaptureRequest
  */
@@ -368,4 +383,57 @@ export enum CaptureStopReason {
  */
 export const CaptureStopReasonSchema: GenEnum<CaptureStopReason> = /*@__PURE__*/
   enumDesc(file_netsonar_v1_capture, 1);
+
+/**
+ * Why a capture failed, for programs (the trailer's `error` says it for people).
+ *
+ * @generated from enum netsonar.v1.CaptureFailure
+ */
+export enum CaptureFailure {
+  /**
+   * @generated from enum value: CAPTURE_FAILURE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The order itself is malformed (limits out of range, unsafe filter text).
+   *
+   * @generated from enum value: CAPTURE_FAILURE_INVALID_ORDER = 1;
+   */
+  INVALID_ORDER = 1,
+
+  /**
+   * `tcpdump -d` rejected the filter expression.
+   *
+   * @generated from enum value: CAPTURE_FAILURE_INVALID_FILTER = 2;
+   */
+  INVALID_FILTER = 2,
+
+  /**
+   * The agent does not probe that pod (unknown, not ready, or another uid).
+   *
+   * @generated from enum value: CAPTURE_FAILURE_POD_NOT_FOUND = 3;
+   */
+  POD_NOT_FOUND = 3,
+
+  /**
+   * The node's concurrent capture limit is reached.
+   *
+   * @generated from enum value: CAPTURE_FAILURE_CONCURRENCY_LIMIT = 4;
+   */
+  CONCURRENCY_LIMIT = 4,
+
+  /**
+   * tcpdump could not start or died.
+   *
+   * @generated from enum value: CAPTURE_FAILURE_TCPDUMP = 5;
+   */
+  TCPDUMP = 5,
+}
+
+/**
+ * Describes the enum netsonar.v1.CaptureFailure.
+ */
+export const CaptureFailureSchema: GenEnum<CaptureFailure> = /*@__PURE__*/
+  enumDesc(file_netsonar_v1_capture, 2);
 
