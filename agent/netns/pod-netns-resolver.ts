@@ -1,4 +1,5 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readFileSync, statSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
 import { podUidFromCgroupFile } from './pod-netns-resolver-cgroup.js';
 
 /**
@@ -8,8 +9,11 @@ import { podUidFromCgroupFile } from './pod-netns-resolver-cgroup.js';
  * reads the host's /proc in a container and fixture trees in tests.
  *
  * Cost: a resolved pod is re-checked with two small reads per round (its process's cgroup still
- * names the pod, its netns inode is unchanged). Only pods without a valid entry trigger a scan of
- * `<procRoot>/*\/cgroup`, once per round for all of them together — never once per pod.
+ * names the pod, its netns inode is unchanged), synchronous: /proc is generated in memory, and
+ * through the thread pool these 2 × 110 checks every 5 s were most of an idle agent's wake-ups
+ * (BENCHMARKS.md). Only pods without a valid entry trigger a scan of `<procRoot>/*\/cgroup`,
+ * once per round for all of them together — never once per pod — yielding to the event loop
+ * every few dozen processes so a host with thousands of them never stalls the probes.
  *
  * Safety against PID reuse: a process is taken only if its cgroup names the pod before *and*
  * after its netns inode is read, and the inode travels with the result so the pod manager can
@@ -37,6 +41,9 @@ interface Candidate {
   startTime: number;
 }
 
+/** Processes read between two yields to the event loop while scanning. */
+const SCAN_SLICE = 64;
+
 export class PodNetnsResolver {
   private readonly cache = new Map<string, ResolvedNetns>();
 
@@ -55,7 +62,7 @@ export class PodNetnsResolver {
     const missing = new Set<string>();
     for (const uid of wanted) {
       const cached = this.cache.get(uid);
-      if (cached !== undefined && (await this.stillValid(uid, cached))) resolved.set(uid, cached);
+      if (cached !== undefined && this.stillValid(uid, cached)) resolved.set(uid, cached);
       else {
         this.cache.delete(uid);
         missing.add(uid);
@@ -86,10 +93,12 @@ export class PodNetnsResolver {
     } catch {
       return { candidates, vanished };
     }
+    let n = 0;
     for (const entry of entries) {
       if (!/^[1-9]\d*$/.test(entry)) continue;
+      if (++n % SCAN_SLICE === 0) await new Promise((r) => setImmediate(r));
       const pid = Number(entry);
-      const uid = await this.uidOf(pid);
+      const uid = this.uidOf(pid);
       if (uid === 'gone') {
         vanished++;
         continue;
@@ -115,22 +124,22 @@ export class PodNetnsResolver {
     list.sort((a, b) => Number(b.pause) - Number(a.pause) || a.startTime - b.startTime || a.pid - b.pid);
     for (const c of list) {
       const path = `${this.procRoot}/${c.pid}/ns/net`;
-      const inode = await inodeOf(path);
+      const inode = inodeOf(path);
       // Read the cgroup again after the inode: a PID reused in between would show up here.
-      if (inode !== undefined && (await this.uidOf(c.pid)) === uid) return { pid: c.pid, path, inode };
+      if (inode !== undefined && this.uidOf(c.pid) === uid) return { pid: c.pid, path, inode };
     }
     return undefined;
   }
 
-  private async stillValid(uid: string, r: ResolvedNetns): Promise<boolean> {
-    return (await this.uidOf(r.pid)) === uid && (await inodeOf(r.path)) === r.inode;
+  private stillValid(uid: string, r: ResolvedNetns): boolean {
+    return this.uidOf(r.pid) === uid && inodeOf(r.path) === r.inode;
   }
 
   /** The pod UID of a process, undefined if none (or ambiguous), 'gone' if it vanished. */
-  private async uidOf(pid: number): Promise<string | undefined | 'gone'> {
+  private uidOf(pid: number): string | undefined | 'gone' {
     let text: string;
     try {
-      text = await readFile(`${this.procRoot}/${pid}/cgroup`, 'utf8');
+      text = readFileSync(`${this.procRoot}/${pid}/cgroup`, 'utf8');
     } catch {
       return 'gone';
     }
@@ -158,9 +167,9 @@ export function startTimeOf(stat: string): number {
   return Number.isFinite(v) ? v : Number.MAX_SAFE_INTEGER;
 }
 
-async function inodeOf(path: string): Promise<number | undefined> {
+function inodeOf(path: string): number | undefined {
   try {
-    return (await stat(path)).ino;
+    return statSync(path).ino;
   } catch {
     return undefined;
   }

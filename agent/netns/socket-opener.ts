@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import type dgram from 'node:dgram';
+import { statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import net, { isIP } from 'node:net';
 import { NetsonarError } from '../../common/errors.js';
@@ -124,10 +125,14 @@ export async function openPodSockets(netnsPath: string, options: OpenOptions = {
   });
 }
 
-/** The inode of a network namespace file, or undefined when it is gone. */
-export async function netnsInode(netnsPath: string): Promise<number | undefined> {
+/**
+ * The inode of a network namespace file, or undefined when it is gone. Synchronous: the path is
+ * a /proc or nsfs entry (in memory, never waits for a disk), checked for every pod each discovery
+ * interval; through the thread pool each check cost a wake-up of the agent (BENCHMARKS.md).
+ */
+export function netnsInode(netnsPath: string): number | undefined {
   try {
-    return (await stat(netnsPath)).ino;
+    return statSync(netnsPath).ino;
   } catch {
     return undefined;
   }

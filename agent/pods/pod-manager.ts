@@ -85,7 +85,7 @@ export class PodManager {
   async revalidate(): Promise<void> {
     for (const [key, e] of this.entries) {
       if (e.probe === undefined) continue;
-      const ino = await netnsInode(e.path);
+      const ino = netnsInode(e.path);
       if (ino !== e.probe.sockets.netnsInode) {
         this.log.info({ pod: key, path: e.path }, 'pod network namespace gone or replaced; re-resolving');
         this.closeProbe(e);
