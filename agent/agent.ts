@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Capability, type ProbePlan } from '../common/gen/netsonar/v1/agent_pb.js';
 import type { Logger } from '../common/log.js';
+import { contextFromTraceparent } from '../common/tracing/context.js';
+import { startSpan, tracingOn } from '../common/tracing/tracer.js';
 import { NETSONAR_VERSION } from '../common/version.js';
 import { CaptureManager } from './capture/capture-manager.js';
 import { UploadClient } from './capture/upload-client.js';
@@ -10,6 +12,7 @@ import type { AgentMetrics } from './health-metrics.js';
 import type { Readiness } from './health-server.js';
 import { openPodTcp } from './netns/socket-opener.js';
 import { PodManager, type SocketOpener } from './pods/pod-manager.js';
+import { ProbeRoundTracer } from './probe-tracing.js';
 import { ProbeSet } from './probes/probe-set.js';
 import { ReachabilityProbe } from './probes/reachability.js';
 import { Responder } from './responder.js';
@@ -87,6 +90,10 @@ export class Agent {
       this.log.child({ component: 'scheduler' }),
       Date.now,
       this.ticker,
+      // Rounds are windows of the shortest probe interval (agent/probe-tracing.ts).
+      tracingOn() && this.probeSet.podProbes.length > 0
+        ? new ProbeRoundTracer(Math.min(...this.probeSet.podProbes.map((p) => p.intervalMs)))
+        : undefined,
     );
     this.pods = new PodManager(
       {
@@ -182,6 +189,14 @@ export class Agent {
   }
 
   private applyPlan(plan: ProbePlan): void {
+    // A child of the collector's plan.compute span: the plan carries its traceparent.
+    const span = tracingOn()
+      ? startSpan('plan.apply', contextFromTraceparent(plan.traceparent), {
+          'netsonar.plan.generation': String(plan.generation),
+          'netsonar.plan.targets': plan.targets.length,
+          'netsonar.plan.sweep_targets': plan.sweepTargets.length,
+        })
+      : undefined;
     this.planGeneration = plan.generation;
     const toTargets = (list: typeof plan.targets) =>
       list.flatMap((t) =>
@@ -199,6 +214,8 @@ export class Agent {
     };
     if (primaryChanged) this.log.info(fields, 'plan applied');
     else this.log.debug(fields, 'plan applied');
+    span?.setAttribute('netsonar.plan.primary_changed', primaryChanged);
+    span?.end();
   }
 
   /** Stops probing, flushes results to the collector (bounded wait), closes everything. */

@@ -1,13 +1,14 @@
 #!/usr/bin/env node
+// Start-up order matters for tracing: the OpenTelemetry instrumentations patch @grpc/grpc-js and
+// node:http as they load, so this file imports nothing that loads them. It parses the options,
+// starts tracing when the OTEL_* variables ask for it (common/tracing/sdk.ts; nothing of the SDK
+// is loaded otherwise), and only then imports the agent itself (run.ts).
 import { ConfigError, formatHelp, parseConfig } from '../common/config/options.js';
 import { errorMessage } from '../common/errors.js';
-import { createLogger } from '../common/log.js';
-import { Agent } from './agent.js';
-import { AGENT_OPTIONS, checkAgentConfig } from './config.js';
-import type { PodSource } from './discovery/pod-source.js';
-import { createPodSource } from './discovery/select-source.js';
-import { AgentMetrics } from './health-metrics.js';
-import { HealthServer } from './health-server.js';
+import { tracingConfigFromEnv } from '../common/tracing/config.js';
+import { startTracing, type Tracing } from '../common/tracing/sdk.js';
+import { NETSONAR_VERSION } from '../common/version.js';
+import { AGENT_OPTIONS, type AgentConfig, checkAgentConfig } from './config.js';
 
 const ENV_PREFIX = 'NETSONAR_AGENT_';
 const USAGE = 'Usage: netsonar-agent --node-name NODE --pod-ip IP --collector HOST:PORT [options]';
@@ -18,57 +19,33 @@ async function main(): Promise<number> {
     process.stdout.write(`${formatHelp(USAGE, AGENT_OPTIONS, ENV_PREFIX)}\n`);
     return 0;
   }
-  let config: ReturnType<typeof parseConfig<typeof AGENT_OPTIONS>>;
+  let config: AgentConfig;
+  let tracingConfig: ReturnType<typeof tracingConfigFromEnv>;
   try {
     config = parseConfig(AGENT_OPTIONS, { argv, env: process.env, envPrefix: ENV_PREFIX });
     const problems = checkAgentConfig(config);
     if (problems.length > 0) throw new ConfigError(problems);
+    tracingConfig = tracingConfigFromEnv(process.env);
   } catch (err) {
     process.stderr.write(`netsonar-agent: ${errorMessage(err)}\n`);
     return 2;
   }
-  const log = createLogger('netsonar-agent', config.logLevel);
-  const metrics = new AgentMetrics();
-  let source: PodSource;
+  let tracing: Tracing | null;
   try {
-    source = createPodSource(config, process.env, log, metrics);
+    tracing = await startTracing(tracingConfig, {
+      serviceName: 'netsonar-agent',
+      version: NETSONAR_VERSION,
+      nodeName: config.nodeName,
+      // Downward API (deploy/agent-daemonset.yaml); absent outside Kubernetes.
+      podName: process.env['POD_NAME'],
+      namespace: process.env['POD_NAMESPACE'],
+    });
   } catch (err) {
-    process.stderr.write(`netsonar-agent: ${errorMessage(err)}\n`);
-    return 2;
-  }
-  const agent = new Agent({ config, log, source, metrics });
-  // Up first, so the kubelet's liveness probe answers while the agent starts.
-  const health = new HealthServer(config.healthListen, {
-    registry: metrics.registry,
-    ready: () => agent.readiness(),
-    log: log.child({ component: 'health' }),
-  });
-  try {
-    await health.start();
-    await agent.start();
-  } catch (err) {
-    log.fatal({ err: errorMessage(err) }, 'agent failed to start');
-    await agent.stop();
-    await health.stop();
+    process.stderr.write(`netsonar-agent: cannot start tracing: ${errorMessage(err)}\n`);
     return 1;
   }
-  await new Promise<void>((resolve) => {
-    const onSignal = (signal: string): void => {
-      log.info({ signal }, 'shutting down');
-      resolve();
-    };
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
-  });
-  // A hard deadline: a wedged shutdown must not keep a terminating pod around.
-  const deadline = setTimeout(() => {
-    log.error('shutdown took too long; exiting');
-    process.exit(1);
-  }, 8_000);
-  deadline.unref();
-  await agent.stop();
-  await health.stop();
-  return 0;
+  const { runAgent } = await import('./run.js');
+  return runAgent(config, process.env, tracing);
 }
 
 process.exitCode = await main();

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
+import type { RunTracer } from './probe-tracing.js';
 import type { Probe, ProbeOutput, ProbePod } from './probes/probe.js';
 import { Ticker } from './ticker.js';
 
@@ -39,6 +40,8 @@ export class Scheduler {
     private readonly log: Logger,
     private readonly nowMs: () => number = Date.now,
     private readonly ticker: Ticker = new Ticker(1, nowMs),
+    /** Probe rounds as spans (agent/probe-tracing.ts); none when tracing is off. */
+    private readonly runTracer?: RunTracer,
   ) {}
 
   add(pod: ProbePod): void {
@@ -66,6 +69,7 @@ export class Scheduler {
       this.jobs.delete(id);
       probe.detach(pod);
     }
+    this.runTracer?.podRemoved(pod.key);
   }
 
   /** Stops every job; runs in progress are aborted. Idempotent. */
@@ -76,6 +80,7 @@ export class Scheduler {
       job.abort.abort();
     }
     this.jobs.clear();
+    this.runTracer?.stop();
   }
 
   private arm(job: Job, probe: Probe, pod: ProbePod, dueMs: number): void {
@@ -89,23 +94,28 @@ export class Scheduler {
     const lag = Math.max(0, started - this.ticker.align(dueMs));
     let output: ProbeOutput = { reachability: [] };
     let error = '';
+    const traced = this.runTracer?.start(probe.name, pod, dueMs, lag);
     try {
-      output = await probe.run(pod, job.abort.signal);
+      output = await (traced === undefined
+        ? probe.run(pod, job.abort.signal)
+        : traced.within(() => probe.run(pod, job.abort.signal)));
       error = output.error ?? '';
     } catch (err) {
-      if (job.abort.signal.aborted) return;
+      if (job.abort.signal.aborted) return traced?.end(undefined);
       error = errorMessage(err);
       this.log.debug({ pod: pod.key, probe: probe.name, err: error }, 'probe run failed');
     }
-    if (job.abort.signal.aborted) return;
-    this.sink({
+    if (job.abort.signal.aborted) return traced?.end(undefined);
+    const report: RunReport = {
       probe: probe.name,
       pod,
       durationSeconds: (this.nowMs() - started) / 1000,
       schedulingLagSeconds: lag / 1000,
       error,
       output,
-    });
+    };
+    traced?.end(report);
+    this.sink(report);
     let next = dueMs + probe.intervalMs;
     const now = this.nowMs();
     while (next <= now) next += probe.intervalMs; // skip missed rounds rather than bunching them

@@ -1,12 +1,14 @@
 #!/usr/bin/env node
+// Start-up order matters for tracing: the OpenTelemetry instrumentations patch @grpc/grpc-js,
+// node:http (and so fastify) as they load, so this file imports nothing that loads them. It
+// parses the options, starts tracing when the OTEL_* variables ask for it (common/tracing/sdk.ts;
+// nothing of the SDK is loaded otherwise), and only then imports the collector itself (run.ts).
 import { ConfigError } from '../common/config/options.js';
-import { createLogger } from '../common/log.js';
+import { errorMessage } from '../common/errors.js';
+import { type TracingConfig, tracingConfigFromEnv } from '../common/tracing/config.js';
+import { startTracing } from '../common/tracing/sdk.js';
 import { NETSONAR_VERSION } from '../common/version.js';
-import { startCollector } from './collector.js';
 import { type CollectorConfig, collectorHelp, parseCollectorConfig } from './config.js';
-
-/** Upper bound on the whole shutdown; past it the process exits 1 rather than hang a rollout. */
-const HARD_STOP_MS = 10_000;
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
@@ -15,53 +17,28 @@ async function main(): Promise<void> {
     return;
   }
   let config: CollectorConfig;
+  let tracingConfig: TracingConfig;
   try {
     config = parseCollectorConfig(argv, process.env);
+    tracingConfig = tracingConfigFromEnv(process.env);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`netsonar-collector: ${err.problems.join('\nnetsonar-collector: ')}\n`);
     process.exitCode = 2;
     return;
   }
-
-  const log = createLogger('netsonar-collector', config.logLevel);
-  const collector = await startCollector(config, { log, processMetrics: true });
-  log.info(
-    { version: NETSONAR_VERSION, http: collector.httpAddress, grpc: collector.grpcAddress, k: config.k },
-    'collector listening',
-  );
-
-  let stopping = false;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (stopping) {
-      log.warn({ signal }, 'second signal during shutdown; exiting now');
-      exit(log, 1);
-      return;
-    }
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    setTimeout(() => {
-      log.error({ timeoutMs: HARD_STOP_MS }, 'shutdown took too long; exiting');
-      exit(log, 1);
-    }, HARD_STOP_MS).unref();
-    collector.stop().then(
-      () => {
-        log.info('stopped');
-        exit(log, 0);
-      },
-      (err: unknown) => {
-        log.error({ err }, 'shutdown failed');
-        exit(log, 1);
-      },
-    );
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-}
-
-/** pino writes asynchronously: flush before exiting so the last lines are not lost. */
-function exit(log: { flush(cb: (err?: Error) => void): void }, code: number): void {
-  log.flush(() => process.exit(code));
+  const tracing = await startTracing(tracingConfig, {
+    serviceName: 'netsonar-collector',
+    version: NETSONAR_VERSION,
+    // Downward API (deploy/collector.yaml); absent outside Kubernetes.
+    nodeName: process.env['NODE_NAME'],
+    podName: process.env['POD_NAME'],
+    namespace: process.env['POD_NAMESPACE'],
+  }).catch((err: unknown) => {
+    throw new Error(`cannot start tracing: ${errorMessage(err)}`, { cause: err });
+  });
+  const { runCollector } = await import('./run.js');
+  await runCollector(config, tracing);
 }
 
 main().catch((err: unknown) => {

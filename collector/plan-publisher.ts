@@ -1,5 +1,8 @@
+import { ROOT_CONTEXT } from '@opentelemetry/api';
 import { Capability } from '../common/gen/netsonar/v1/agent_pb.js';
 import type { Logger } from '../common/log.js';
+import { spanTraceparent } from '../common/tracing/context.js';
+import { startSpan, tracingOn } from '../common/tracing/tracer.js';
 import type { CollectorMetrics } from './metrics.js';
 import { PlanEncoder } from './plan-encoder.js';
 import {
@@ -81,6 +84,8 @@ export class PlanPublisher {
   private pushQueue: string[] = [];
   private draining = false;
   private running = false;
+  /** W3C traceparent of the latest plan.compute span ('' with tracing off); sent in each plan. */
+  private traceparent = '';
 
   constructor(private readonly options: PlanPublisherOptions) {
     this.generation = options.initialGeneration ?? BigInt(Date.now());
@@ -203,7 +208,9 @@ export class PlanPublisher {
     const last = this.sent.get(node);
     if (last !== undefined && last.sessionId === agent.sessionId && last.generation === plan.generation)
       return false;
-    agent.channel.sendPlan(this.encoder.encode(plan.generation, plan.targets, plan.sweep));
+    const message = this.encoder.encode(plan.generation, plan.targets, plan.sweep);
+    message.traceparent = this.traceparent;
+    agent.channel.sendPlan(message);
     this.sent.set(node, { sessionId: agent.sessionId, generation: plan.generation });
     this.log.debug(
       {
@@ -223,6 +230,11 @@ export class PlanPublisher {
   }
 
   replan(why: 'membership' | 'sweep' = 'membership'): void {
+    // Each agent's plan.apply span becomes a child of this one (ProbePlan.traceparent).
+    const span = tracingOn()
+      ? startSpan('plan.compute', ROOT_CONTEXT, { 'netsonar.plan.why': why })
+      : undefined;
+    this.traceparent = span === undefined ? '' : spanTraceparent(span);
     this.generation++;
     this.options.metrics.setPlanGeneration(this.generation);
     const agents = this.options.registry.list();
@@ -272,6 +284,13 @@ export class PlanPublisher {
       toPush.push(agent.node);
     }
     pushed = this.pushAll(toPush);
+    span?.setAttributes({
+      'netsonar.plan.generation': this.generation.toString(),
+      'netsonar.plan.nodes': agents.length,
+      'netsonar.plan.changed': changed,
+      'netsonar.plan.pushed': pushed,
+    });
+    span?.end();
     // Sweep steps come every few seconds: logged at debug, membership changes at info.
     const fields = { why, generation: this.generation.toString(), nodes: agents.length, changed, pushed };
     if (why === 'sweep') this.log.debug(fields, 're-planned');

@@ -30,6 +30,10 @@ export interface NetsonarRunOptions {
   discovery?: 'kubernetes' | 'netns';
   /** Port of the fake API server on the lab host address (default 6443). */
   apiserverPort?: number;
+  /** The collector's environment (default: this process's), e.g. OTEL_* for tracing. */
+  collectorEnv?: NodeJS.ProcessEnv;
+  /** Each agent's environment, by node name (default: this process's). */
+  agentEnv?: (node: string) => NodeJS.ProcessEnv;
 }
 
 export interface RunningNetsonar {
@@ -71,7 +75,7 @@ export async function startNetsonar(state: LabState, o: NetsonarRunOptions): Pro
     spawn(
       process.execPath,
       [collectorMain, '--http-listen', httpListen, '--grpc-listen', grpcAddress, ...(o.collectorArgs ?? [])],
-      { stdio: ['ignore', 'ignore', fd] },
+      { stdio: ['ignore', 'ignore', fd], env: o.collectorEnv ?? process.env },
     ),
   );
   children.push(collector);
@@ -125,7 +129,7 @@ export async function startNetsonar(state: LabState, o: NetsonarRunOptions): Pro
             `--capture-node-netns=/run/netns/${node.netns}`,
             ...(o.agentArgs ?? []),
           ],
-          { stdio: ['ignore', 'ignore', fd] },
+          { stdio: ['ignore', 'ignore', fd], env: o.agentEnv?.(node.name) ?? process.env },
         ),
       );
       agents.set(node.name, child);

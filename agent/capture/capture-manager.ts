@@ -1,4 +1,5 @@
 import { stat } from 'node:fs/promises';
+import { context, type Span, trace } from '@opentelemetry/api';
 import {
   type CaptureCancel,
   CaptureFailure,
@@ -6,6 +7,8 @@ import {
   CaptureStopReason,
 } from '../../common/gen/netsonar/v1/capture_pb.js';
 import type { Logger } from '../../common/log.js';
+import { contextFromTraceparent, spanTraceparent } from '../../common/tracing/context.js';
+import { failSpan, startSpan, tracingOn } from '../../common/tracing/tracer.js';
 import { CAPTURE_ID_RE, checkOrder, targetKey, type ValidOrder } from './order.js';
 import { CaptureSession, sendTrailer } from './session.js';
 import {
@@ -76,9 +79,27 @@ export class CaptureManager {
   }
 
   order(o: CaptureOrder): void {
-    void this.handle(o).catch((err: unknown) =>
-      this.deps.log.error({ capture: o.captureId, err }, 'capture order handling failed'),
-    );
+    // The agent's side of the capture, a child of the collector's capture.order span (the order
+    // carries its traceparent): checks, tcpdump's run, the upload (capture.upload).
+    const span = tracingOn()
+      ? startSpan('capture.tcpdump', contextFromTraceparent(o.traceparent), {
+          'netsonar.capture.id': o.captureId.slice(0, 64),
+          'k8s.node.name': this.deps.nodeName,
+          ...(o.pod === undefined || o.pod.name === ''
+            ? {}
+            : { 'k8s.namespace.name': o.pod.namespace, 'k8s.pod.name': o.pod.name }),
+        })
+      : undefined;
+    const handled =
+      span === undefined
+        ? this.handle(o, undefined)
+        : context.with(trace.setSpan(context.active(), span), () => this.handle(o, span));
+    void handled
+      .catch((err: unknown) => {
+        if (span !== undefined) failSpan(span, err);
+        this.deps.log.error({ capture: o.captureId, err }, 'capture order handling failed');
+      })
+      .finally(() => span?.end());
   }
 
   cancel(c: CaptureCancel): void {
@@ -117,7 +138,9 @@ export class CaptureManager {
     clearTimeout(timer);
   }
 
-  private async handle(o: CaptureOrder): Promise<void> {
+  private async handle(o: CaptureOrder, span: Span | undefined): Promise<void> {
+    /** What the upload header names as its parent: our span, else the collector's order. */
+    const parent = span === undefined ? o.traceparent.slice(0, 256) : spanTraceparent(span);
     const log = this.deps.log;
     if (!CAPTURE_ID_RE.test(o.captureId)) {
       log.warn('ignoring a capture order with a malformed id');
@@ -126,7 +149,10 @@ export class CaptureManager {
     const checked = checkOrder(o);
     const rawPod = o.pod !== undefined && o.pod.name !== '' ? { ...o.pod, uid: o.podUid } : undefined;
     if (!checked.ok) {
-      await this.failEarly(o.captureId, rawPod, CaptureFailure.INVALID_ORDER, checked.problem);
+      await this.failEarly(o.captureId, rawPod, CaptureFailure.INVALID_ORDER, checked.problem, {
+        span,
+        parent,
+      });
       return;
     }
     const order = checked.order;
@@ -141,6 +167,7 @@ export class CaptureManager {
         order.pod,
         CaptureFailure.UNSPECIFIED,
         'the agent is shutting down',
+        { span, parent },
         CaptureStopReason.AGENT_STOPPING,
       );
       return;
@@ -151,6 +178,7 @@ export class CaptureManager {
         order.pod,
         CaptureFailure.CONCURRENCY_LIMIT,
         `node ${this.deps.nodeName} already runs ${this.slots.size} captures, its limit (--capture-max-concurrent ${this.deps.maxConcurrent})`,
+        { span, parent },
       );
       return;
     }
@@ -161,14 +189,15 @@ export class CaptureManager {
       release = r;
     });
     try {
-      await this.run(order, slot);
+      await this.run(order, slot, span, parent);
     } finally {
       this.slots.delete(key);
       release();
     }
   }
 
-  private async run(order: ValidOrder, slot: Slot): Promise<void> {
+  private async run(order: ValidOrder, slot: Slot, span: Span | undefined, parent: string): Promise<void> {
+    const trc = { span, parent };
     const log = this.deps.log.child({ capture: order.captureId });
     const where = order.pod === undefined ? 'node' : `${order.pod.namespace}/${order.pod.name}`;
     let path = this.deps.nodeNetns;
@@ -183,25 +212,32 @@ export class CaptureManager {
               ? `the network namespace of pod ${where} is gone or was replaced`
               : undefined;
       if (why !== undefined || known === undefined) {
-        await this.failEarly(order.captureId, order.pod, CaptureFailure.POD_NOT_FOUND, why ?? '');
+        await this.failEarly(order.captureId, order.pod, CaptureFailure.POD_NOT_FOUND, why ?? '', trc);
         return;
       }
       path = known.path;
     }
     if (order.hasUserExpression) {
+      const check =
+        span === undefined
+          ? undefined
+          : startSpan('capture.filter_check', trace.setSpan(context.active(), span));
       const problem = await (this.deps.checkFilter ?? realCheckFilter)(checkCommand(path, order.bpf));
+      if (check !== undefined && problem !== undefined) failSpan(check, problem);
+      check?.end();
       if (problem !== undefined) {
         await this.failEarly(
           order.captureId,
           order.pod,
           CaptureFailure.INVALID_FILTER,
           `tcpdump rejected the filter: ${problem}`,
+          trc,
         );
         return;
       }
     }
     if (slot.stopReason !== undefined) {
-      await this.failEarly(order.captureId, order.pod, CaptureFailure.UNSPECIFIED, '', slot.stopReason);
+      await this.failEarly(order.captureId, order.pod, CaptureFailure.UNSPECIFIED, '', trc, slot.stopReason);
       return;
     }
     const session = new CaptureSession(order, path, {
@@ -209,6 +245,7 @@ export class CaptureManager {
       spawn: this.deps.spawn ?? spawnCapture,
       openUpload: this.deps.openUpload,
       log,
+      ...(span === undefined ? {} : { span }),
       ...(this.deps.stopGraceMs === undefined ? {} : { stopGraceMs: this.deps.stopGraceMs }),
       ...(this.deps.stopDrainMs === undefined ? {} : { stopDrainMs: this.deps.stopDrainMs }),
     });
@@ -216,6 +253,15 @@ export class CaptureManager {
     session.start();
     log.info({ target: where, bpf: order.bpf, netns: path }, 'capture started');
     const out = await session.done;
+    if (span !== undefined) {
+      span.setAttributes({
+        'netsonar.capture.packets': out.packets,
+        'netsonar.capture.bytes': out.bytes,
+        'netsonar.capture.kernel_drops': out.kernelDrops,
+        'netsonar.capture.stop_reason': CaptureStopReason[out.reason] ?? String(out.reason),
+      });
+      if (out.reason === CaptureStopReason.FAILED) failSpan(span, out.error);
+    }
     log.info(
       {
         target: where,
@@ -235,9 +281,17 @@ export class CaptureManager {
     pod: { namespace: string; name: string } | undefined,
     failure: CaptureFailure,
     error: string,
+    trc: { span: Span | undefined; parent: string },
     reason = CaptureStopReason.FAILED,
   ): Promise<void> {
     const log = this.deps.log;
+    if (trc.span !== undefined) {
+      trc.span.setAttribute('netsonar.capture.stop_reason', CaptureStopReason[reason] ?? String(reason));
+      if (reason === CaptureStopReason.FAILED) {
+        trc.span.setAttribute('netsonar.capture.failure', CaptureFailure[failure] ?? String(failure));
+        failSpan(trc.span, error);
+      }
+    }
     if (reason === CaptureStopReason.FAILED) {
       log.warn({ capture: captureId, failure: CaptureFailure[failure], err: error }, 'capture refused');
     }
@@ -250,6 +304,7 @@ export class CaptureManager {
           captureId,
           nodeName: this.deps.nodeName,
           ...(pod === undefined ? {} : { pod: { namespace: pod.namespace, name: pod.name } }),
+          traceparent: trc.parent,
         },
       },
     });

@@ -1,7 +1,10 @@
+import { context, ROOT_CONTEXT, type Span, trace } from '@opentelemetry/api';
 import { PcapStreamParser } from '../../common/capture/pcap.js';
 import { errorMessage } from '../../common/errors.js';
 import { CaptureFailure, CaptureStopReason } from '../../common/gen/netsonar/v1/capture_pb.js';
 import type { Logger } from '../../common/log.js';
+import { spanTraceparent } from '../../common/tracing/context.js';
+import { failSpan, startSpan } from '../../common/tracing/tracer.js';
 import type { ValidOrder } from './order.js';
 import {
   type CaptureChild,
@@ -29,6 +32,8 @@ export interface SessionDeps {
   readonly stopGraceMs?: number;
   /** How long a stop waits for libpcap's ring blocks before the SIGINT (tests shorten it). */
   readonly stopDrainMs?: number;
+  /** The capture.tcpdump span (tracing on): the upload is traced as its child, capture.upload. */
+  readonly span?: Span;
 }
 
 export interface SessionOutcome {
@@ -71,6 +76,10 @@ export class CaptureSession {
   private queuedBytes = 0;
   private killTimer: NodeJS.Timeout | undefined;
   private resolveDone: ((o: SessionOutcome) => void) | undefined;
+  /** capture.upload: chunks and bytes streamed to the collector (tracing on). */
+  private uploadSpan: Span | undefined;
+  private chunksSent = 0;
+  private bytesSent = 0;
   readonly done: Promise<SessionOutcome>;
   /** True once tcpdump is capturing (its pcap header arrived). */
   started = false;
@@ -201,9 +210,18 @@ export class CaptureSession {
   }
 
   private openUpload(): void {
-    const upload = this.deps.openUpload();
+    const parent = this.deps.span;
+    let upload: UploadStream;
+    if (parent === undefined) upload = this.deps.openUpload();
+    else {
+      const span = startSpan('capture.upload', trace.setSpan(ROOT_CONTEXT, parent));
+      this.uploadSpan = span;
+      // The gRPC call's own span (instrumentation) becomes a child of capture.upload.
+      upload = context.with(trace.setSpan(ROOT_CONTEXT, span), () => this.deps.openUpload());
+    }
     this.upload = upload;
     upload.onError((err) => {
+      if (this.uploadSpan !== undefined) failSpan(this.uploadSpan, err);
       this.uploadBroken = true;
       this.deps.log.warn({ capture: this.order.captureId, err: err.message }, 'capture upload failed');
       this.stop(CaptureStopReason.FAILED, `upload to the collector failed: ${err.message}`);
@@ -218,7 +236,9 @@ export class CaptureSession {
           ...(this.order.pod === undefined
             ? {}
             : { pod: { namespace: this.order.pod.namespace, name: this.order.pod.name } }),
-          traceparent: this.order.traceparent,
+          // The collector's capture.store span becomes a child of our upload (else of its order).
+          traceparent:
+            this.uploadSpan === undefined ? this.order.traceparent : spanTraceparent(this.uploadSpan),
         },
       },
     });
@@ -254,7 +274,9 @@ export class CaptureSession {
     for (let off = 0; off < all.length; off += MAX_CHUNK_BYTES) {
       const slice = all.subarray(off, Math.min(all.length, off + MAX_CHUNK_BYTES));
       flowing = upload.write({ msg: { case: 'data', value: slice } }) && flowing;
+      this.chunksSent++;
     }
+    this.bytesSent += all.length;
     const child = this.child;
     if (!flowing && child !== undefined && !this.capped) {
       child.stdout.pause();
@@ -291,6 +313,12 @@ export class CaptureSession {
     } else {
       this.upload?.abort();
     }
+    this.uploadSpan?.setAttributes({
+      'netsonar.capture.chunks': this.chunksSent,
+      'netsonar.capture.bytes': this.bytesSent,
+      'netsonar.capture.packets': this.packets,
+    });
+    this.uploadSpan?.end();
     this.resolveDone?.(outcome);
   }
 }

@@ -1,6 +1,8 @@
+import { context, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { errorMessage } from '../../common/errors.js';
 import { Capability } from '../../common/gen/netsonar/v1/agent_pb.js';
 import type { Logger } from '../../common/log.js';
+import { failSpan, startSpan, tracingOn } from '../../common/tracing/tracer.js';
 import type { AgentConfig, ProbeName } from '../config.js';
 import type { TcpOpener } from '../netns/socket-opener.js';
 import { ProcFs } from '../proc/procfs.js';
@@ -104,20 +106,34 @@ export class ProbeSet {
     for (const p of this.nodeProbes) {
       const tick = async (dueMs: number) => {
         const started = Date.now();
+        const lagSeconds = Math.max(0, started - dueMs) / 1000;
+        // A root span per node-level run (docs/tracing.md), only when tracing is on.
+        const span = tracingOn()
+          ? startSpan(`probe.node.${p.name}`, ROOT_CONTEXT, {
+              'netsonar.probe': p.name,
+              'netsonar.scheduling_lag_seconds': lagSeconds,
+            })
+          : undefined;
         let output: ProbeOutput = { reachability: [] };
         let error = '';
         try {
-          output = await p.runNode(this.abort.signal);
+          const run = () => p.runNode(this.abort.signal);
+          output = await (span === undefined ? run() : context.with(trace.setSpan(ROOT_CONTEXT, span), run));
           error = output.error ?? '';
         } catch (err) {
-          if (this.abort.signal.aborted) return;
-          error = errorMessage(err);
+          if (!this.abort.signal.aborted) error = errorMessage(err);
+        }
+        if (span !== undefined) {
+          if (this.abort.signal.aborted) span.setAttribute('netsonar.probe.aborted', true);
+          span.setAttribute('netsonar.probe.results', output.conntrack?.length ?? 0);
+          if (error !== '') failSpan(span, error);
+          span.end();
         }
         if (this.abort.signal.aborted) return;
         this.deps.sinkNode({
           probe: p.name,
           durationSeconds: (Date.now() - started) / 1000,
-          schedulingLagSeconds: Math.max(0, started - dueMs) / 1000,
+          schedulingLagSeconds: lagSeconds,
           error,
           output,
         });

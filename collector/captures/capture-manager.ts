@@ -1,10 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
+import { context, ROOT_CONTEXT, type Span, trace } from '@opentelemetry/api';
 import { buildBpf } from '../../common/capture/filter.js';
 import { PcapStreamParser } from '../../common/capture/pcap.js';
 import { errorMessage } from '../../common/errors.js';
 import type { CaptureHeader, CaptureTrailer } from '../../common/gen/netsonar/v1/capture_pb.js';
 import type { Logger } from '../../common/log.js';
+import { contextFromTraceparent, spanTraceparent } from '../../common/tracing/context.js';
+import { failSpan, startSpan, tracingOn } from '../../common/tracing/tracer.js';
 import type { AgentDirectory } from './agent-directory.js';
 import type { CaptureConfig } from './config.js';
 import { cancelMessage, failureCode, orderMessage, stopReasonOf } from './messages.js';
@@ -75,6 +78,11 @@ interface Runtime {
   parser: PcapStreamParser;
   uploading: boolean;
   timer: NodeJS.Timeout | undefined;
+  /** capture.order: from the order on the stream until the target runs or ends (tracing on). */
+  orderSpan?: Span | undefined;
+  /** capture.store: the upload written to the file, until the target ends (tracing on). */
+  storeSpan?: Span | undefined;
+  chunks: number;
 }
 
 interface Entry {
@@ -252,7 +260,19 @@ export class CaptureManager {
 
     for (const t of record.targets) {
       const rt = entry.runtime[t.index] as Runtime;
-      if (!this.o.agents.send(t.node, orderMessage(record, t))) {
+      // A child of capture.request (the active span); the agent's spans become its children.
+      rt.orderSpan = tracingOn()
+        ? startSpan('capture.order', context.active(), {
+            'netsonar.capture.id': record.id,
+            'k8s.node.name': t.node,
+            ...(t.pod === null ? {} : { 'k8s.namespace.name': t.namespace ?? '', 'k8s.pod.name': t.pod }),
+          })
+        : undefined;
+      const order = orderMessage(record, t);
+      if (rt.orderSpan !== undefined && order.msg.case === 'captureOrder') {
+        order.msg.value.traceparent = spanTraceparent(rt.orderSpan);
+      }
+      if (!this.o.agents.send(t.node, order)) {
         await this.endTarget(entry, t, {
           stopReason: 'failed',
           failure: 'agent_disconnected',
@@ -358,6 +378,20 @@ export class CaptureManager {
     // The target turns `running` with its first pcap bytes (tcpdump's global header: it is
     // capturing); an agent that refuses the order sends a header and a FAILED trailer only.
     rt.uploading = true;
+    // Under the agent's span when it traces (the header's traceparent), else under our order.
+    if (tracingOn()) {
+      const parent =
+        header.traceparent !== ''
+          ? contextFromTraceparent(header.traceparent)
+          : rt.orderSpan !== undefined
+            ? trace.setSpan(ROOT_CONTEXT, rt.orderSpan)
+            : ROOT_CONTEXT;
+      rt.storeSpan = startSpan('capture.store', parent, {
+        'netsonar.capture.id': e.record.id,
+        'k8s.node.name': t.node,
+        ...(t.pod === null ? {} : { 'k8s.namespace.name': t.namespace ?? '', 'k8s.pod.name': t.pod }),
+      });
+    }
     clearTimeout(rt.timer);
     const limit = e.record.spec.limits.durationMs + (this.o.overrunMs ?? 30_000);
     rt.timer = setTimeout(() => {
@@ -413,6 +447,7 @@ export class CaptureManager {
         parser: new PcapStreamParser(),
         uploading: false,
         timer: undefined,
+        chunks: 0,
       })),
       version: 0,
       waiters: [],
@@ -500,11 +535,13 @@ export class CaptureManager {
       let packets = t.packets;
       let over: StopReason | undefined;
       rt.parser.push(chunk);
+      rt.chunks++;
       const h = rt.parser.header;
       if (h !== undefined && t.link === null) {
         t.link = { linkType: h.linkType, snaplen: h.snaplen, nanos: h.nanos };
         t.state = 'running';
         t.startedAt = this.now();
+        rt.orderSpan?.end(); // tcpdump listens: the order is carried out
         out.push(h.bytes);
         bytes += h.bytes.length;
       }
@@ -577,6 +614,7 @@ export class CaptureManager {
     t.error = how.error ?? null;
     if (how.kernelDrops !== undefined) t.kernelDrops = how.kernelDrops;
     clearTimeout(rt.timer);
+    endTargetSpans(rt, t);
     const fh = rt.fh;
     rt.fh = undefined;
     await fh?.close().catch(() => undefined);
@@ -631,6 +669,33 @@ export class CaptureManager {
     this.o.metrics.setCapturesRunning(running);
     this.o.metrics.setCaptureStoreBytes(this.storeBytes());
   }
+}
+
+/** The target ended: its order span (if it never started) and its store span end with its counts. */
+function endTargetSpans(rt: Runtime, t: TargetRecord): void {
+  const failed =
+    t.stopReason === 'failed' || t.stopReason === 'start_timeout' || t.stopReason === 'agent_disconnected';
+  const order = rt.orderSpan;
+  rt.orderSpan = undefined;
+  if (order?.isRecording() === true) {
+    // Still open: the target ended without ever running.
+    order.setAttribute('netsonar.capture.stop_reason', t.stopReason ?? '');
+    if (failed) failSpan(order, t.error ?? t.stopReason ?? 'failed');
+    order.end();
+  }
+  const store = rt.storeSpan;
+  rt.storeSpan = undefined;
+  if (store === undefined) return;
+  store.setAttributes({
+    'netsonar.capture.bytes': t.bytes,
+    'netsonar.capture.packets': t.packets,
+    'netsonar.capture.chunks': rt.chunks,
+    'netsonar.capture.kernel_drops': t.kernelDrops,
+    'netsonar.capture.stop_reason': t.stopReason ?? '',
+  });
+  if (t.failure !== null) store.setAttribute('netsonar.capture.failure', t.failure);
+  if (failed) failSpan(store, t.error ?? t.stopReason ?? 'failed');
+  store.end();
 }
 
 function sumBytes(r: CaptureRecord): number {

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '../../common/log.js';
+import { failSpan, inSpan } from '../../common/tracing/tracer.js';
 import { type Authenticator, AuthUnavailable, bearerToken, type CaptureVerb, type Identity } from './auth.js';
 import type { CaptureManager } from './capture-manager.js';
 import { pcapngStream, pcapStream } from './pcap-download.js';
@@ -172,7 +173,24 @@ export function registerCaptureRoutes(app: FastifyInstance, deps: CaptureRoutesD
         const ns = targetNamespace(checked.spec.target);
         if (!(await allowed(req, 'create', ns))) return forbid(reply, req, 'create', ns);
         const who = identities.get(req)?.name ?? '?';
-        const res = await manager.create(checked.spec, who);
+        // The order on each agent's stream, its tcpdump and the stored file are children of this.
+        const res = await inSpan(
+          'capture.request',
+          { 'netsonar.capture.target': checked.spec.target.kind },
+          async (span) => {
+            const r = await manager.create(checked.spec, who);
+            if (r.ok) {
+              span?.setAttributes({
+                'netsonar.capture.id': r.capture.id,
+                'netsonar.capture.targets': r.capture.targets.length,
+              });
+            } else if (span !== undefined) {
+              span.setAttribute('netsonar.capture.refused', r.code);
+              failSpan(span, `${r.status} ${r.code}: ${r.message}`);
+            }
+            return r;
+          },
+        );
         if (!res.ok) {
           log.info({ audit: 'create-refused', user: who, status: res.status, code: res.code }, res.message);
           return send(reply, res.status, res.code, res.message);

@@ -186,7 +186,13 @@ describe('deploy/ manifests', () => {
     const env = Object.fromEntries(
       (c['env'] as Obj[]).map((e) => [e['name'], e['valueFrom']?.['fieldRef']?.['fieldPath']]),
     );
-    expect(env).toEqual({ NETSONAR_AGENT_NODE_NAME: 'spec.nodeName', NETSONAR_AGENT_POD_IP: 'status.podIP' });
+    expect(env).toEqual({
+      NETSONAR_AGENT_NODE_NAME: 'spec.nodeName',
+      NETSONAR_AGENT_POD_IP: 'status.podIP',
+      // Trace resource attributes (docs/tracing.md).
+      POD_NAME: 'metadata.name',
+      POD_NAMESPACE: 'metadata.namespace',
+    });
     const healthPort = (c['ports'] as Obj[]).find((p) => p['name'] === 'health');
     expect(c['livenessProbe']['httpGet']).toEqual({ path: '/healthz', port: 'health' });
     expect(c['readinessProbe']['httpGet']).toEqual({ path: '/readyz', port: 'health' });

@@ -8,15 +8,16 @@
  *   npm run build && flock /run/netsonar-privileged.lock env NODE_OPTIONS=--experimental-vm-modules \
  *     npx jest --selectProjects privileged --runInBand capture.priv
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { findPod, type LabPod, type LabState, labDown, labUp, spawnInPod } from '../../lab/index.js';
+import { findPod, type LabState, labDown, labUp } from '../../lab/index.js';
 import { type RunningNetsonar, startNetsonar, waitFor } from '../../lab/netsonar-runner.js';
+import { exited, pingFromPod } from './pod-traffic.js';
 
 const root = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
 const STATE_DIR = '/run/netsonar-lab-capture';
@@ -41,21 +42,6 @@ function run(file: string, args: readonly string[], timeoutMs = 30_000): Promise
       resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr });
     });
   });
-}
-
-function exited(child: ChildProcess): Promise<number> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) resolve(child.exitCode);
-    else child.once('exit', (code) => resolve(code ?? 1));
-  });
-}
-
-/** `ping -c N -i 0.05` from a pod; every reply must come back. */
-async function ping(pod: LabPod, target: string, count: number): Promise<void> {
-  const child = spawnInPod(pod, ['ping', '-n', '-q', '-c', String(count), '-i', '0.05', '-W', '2', target], {
-    stdio: 'ignore',
-  });
-  expect(await exited(child)).toBe(0);
 }
 
 async function api(
@@ -201,7 +187,7 @@ describe('captures on the lab, checked with tshark and capinfos', () => {
       limits: { durationSeconds: 30 },
     });
     // The other pod of the same node pings the same target at the same time: not in this pcap.
-    await Promise.all([ping(a, target.ip, 10), ping(b, target.ip, 10)]);
+    await Promise.all([pingFromPod(a, target.ip, 10), pingFromPod(b, target.ip, 10)]);
     const view = await stopAndFetch(id, join(WORK, 'one.pcap'));
     expect(view).toMatchObject({ state: 'cancelled', packets: 20, format: 'pcap' });
     const file = join(WORK, 'one.pcap');
@@ -245,7 +231,7 @@ describe('captures on the lab, checked with tshark and capinfos', () => {
       );
     });
     try {
-      await ping(pod, target.ip, 5);
+      await pingFromPod(pod, target.ip, 5);
       await waitFor(async () => lines.length >= 10, 10_000, 'tshark to print 10 packets');
       // Printed by tshark while the capture is still running.
       expect((await api('GET', `/captures/${id}`)).json['state']).toBe('running');
@@ -269,7 +255,7 @@ describe('captures on the lab, checked with tshark and capinfos', () => {
       filter: { protocol: 'icmp', host: target.ip },
       limits: { durationSeconds: 30 },
     });
-    await ping(a, target.ip, 5);
+    await pingFromPod(a, target.ip, 5);
     const view = await stopAndFetch(id, join(WORK, 'multi.pcapng'));
     expect(view['format']).toBe('pcapng');
     expect((view['targets'] as { node: string }[]).map((t) => t.node).sort()).toEqual([
@@ -297,7 +283,7 @@ describe('captures on the lab, checked with tshark and capinfos', () => {
       filter: { protocol: 'icmp' },
       limits: { maxPackets: 7, durationSeconds: 30 },
     });
-    await ping(pod, target.ip, 10);
+    await pingFromPod(pod, target.ip, 10);
     const v1 = await finished(byPackets);
     expect((v1['targets'] as object[])[0]).toMatchObject({ stopReason: 'max_packets', packets: 7 });
     const f1 = join(WORK, 'packets.pcap');
@@ -310,7 +296,7 @@ describe('captures on the lab, checked with tshark and capinfos', () => {
       filter: { protocol: 'icmp' },
       limits: { maxBytes, durationSeconds: 30 },
     });
-    await ping(pod, target.ip, 10);
+    await pingFromPod(pod, target.ip, 10);
     const v2 = await finished(byBytes);
     expect((v2['targets'] as object[])[0]).toMatchObject({ stopReason: 'max_bytes' });
     const bytes = (await api('GET', `/captures/${byBytes}/pcap`)).bytes;
@@ -351,7 +337,7 @@ describe('captures on the lab, checked with tshark and capinfos', () => {
       target: { namespace: 'default', pod: 'app-1-2' },
       filter: { protocol: 'icmp' },
     });
-    await ping(pod, findPod(state, 'app-2-1').ip, 2);
+    await pingFromPod(pod, findPod(state, 'app-2-1').ip, 2);
     process.kill(pod.pid, 'SIGKILL'); // the lab's own pause process: the pod's last process
     const view = await finished(id);
     expect((view['targets'] as object[])[0]).toMatchObject({ stopReason: 'pod_gone', packets: 4 });
@@ -371,7 +357,7 @@ describe('captures on the lab, checked with tshark and capinfos', () => {
       target: { namespace: 'default', pod: 'app-2-2' },
       filter: { protocol: 'icmp' },
     });
-    await ping(pod, target.ip, 3);
+    await pingFromPod(pod, target.ip, 3);
     await ns.stopAgent('node-2');
     for (const id of [nodeId, podId]) {
       const view = await finished(id);
