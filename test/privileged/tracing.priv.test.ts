@@ -320,6 +320,25 @@ describe('tracing on: OTEL_EXPORTER_OTLP_ENDPOINT set', () => {
     expect(started).toMatchObject({ trace_id: traceId, span_id: tcpdump?.spanId });
   });
 
+  it('outgoing HTTP: the agent’s pod list from the (fake) Kubernetes API server is a client span', async () => {
+    const SPAN_KIND_CLIENT = 3;
+    const url = (s: DecodedSpan) => String(s.attributes['url.full'] ?? s.attributes['http.url'] ?? '');
+    const list = await receiver.waitFor(
+      (all) =>
+        all.find(
+          (s) =>
+            service(s) === 'netsonar-agent' &&
+            s.kind === SPAN_KIND_CLIENT &&
+            s.name === 'GET' &&
+            url(s).includes('/api/v1/pods'),
+        ),
+      30_000,
+      "a client span of an agent's Kubernetes pod list",
+    );
+    expect(url(list)).toContain(`spec.nodeName%3D`);
+    expect(list.endNanos > list.startNanos).toBe(true);
+  });
+
   it('plans: the collector’s plan.compute is the parent of the agents’ plan.apply', () => {
     const applied = named(spans, 'plan.apply').filter((s) => s.resource['k8s.node.name'] === node1);
     expect(applied.length).toBeGreaterThanOrEqual(1);
