@@ -1,6 +1,7 @@
 import { isKubernetesName } from '../../common/config/parsers.js';
 import type { ResultBatch } from '../../common/gen/netsonar/v1/agent_pb.js';
-import { DnsOutcome, DnsTransport } from '../../common/gen/netsonar/v1/probes_pb.js';
+import { DnsTransport } from '../../common/gen/netsonar/v1/probes_pb.js';
+import { DNS_OUTCOMES, type DnsOutcomeLabel, dnsOutcomeLabel } from '../validation.js';
 import { BoundedMap } from './bounded-map.js';
 import { type FieldKind, SlotWindow } from './window.js';
 
@@ -12,26 +13,9 @@ import { type FieldKind, SlotWindow } from './window.js';
  * how the metrics side (collector/batch-ingest.ts) ingests them.
  */
 
-export const DNS_OUTCOMES = [
-  'noerror',
-  'nxdomain',
-  'servfail',
-  'refused',
-  'other_rcode',
-  'timeout',
-  'send_error',
-] as const;
-export type DnsOutcomeName = (typeof DNS_OUTCOMES)[number];
-
-const OUTCOME_NAMES: Readonly<Partial<Record<DnsOutcome, DnsOutcomeName>>> = {
-  [DnsOutcome.NOERROR]: 'noerror',
-  [DnsOutcome.NXDOMAIN]: 'nxdomain',
-  [DnsOutcome.SERVFAIL]: 'servfail',
-  [DnsOutcome.REFUSED]: 'refused',
-  [DnsOutcome.OTHER_RCODE]: 'other_rcode',
-  [DnsOutcome.TIMEOUT]: 'timeout',
-  [DnsOutcome.SEND_ERROR]: 'send_error',
-};
+/** The DNS outcome names are the metrics' `outcome` label values (one list, collector/validation.ts). */
+export { DNS_OUTCOMES };
+export type DnsOutcomeName = DnsOutcomeLabel;
 
 // DNS window: lookups, failures (any outcome but noerror and nxdomain), latency sum and max (s), queries,
 // then one count per outcome.
@@ -161,7 +145,7 @@ export class ProbeState {
     const podOk = (ns: string, pod: string) =>
       isKubernetesName(ns) && isKubernetesName(pod) && isCurrentPod(ns, pod);
     for (const r of batch.dns) {
-      const outcome = OUTCOME_NAMES[r.outcome];
+      const outcome = dnsOutcomeLabel(r.outcome);
       const ok =
         outcome !== undefined &&
         podOk(r.podNamespace, r.podName) &&
