@@ -23,6 +23,9 @@
  *   --agent-args "A B"    more agent flags (space-separated)
  *   --node-args "A B"     Node.js flags for the agent, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
  *                         (the profile is written when the agent exits; bench/cpu-profile.ts reads it)
+ *   --otlp                tracing on: the agents export OTLP/HTTP traces to a sink in this process
+ *                         (bench/otlp-sink.ts) on the lab's host address; off by default, as in a
+ *                         cluster where no OTEL_EXPORTER_OTLP_ENDPOINT is set
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -30,6 +33,7 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { labDown, labUp } from '../lab/index.js';
 import { startNetsonar } from '../lab/netsonar-runner.js';
+import { OtlpSink } from './otlp-sink.js';
 import { cpuSplit, mainThreadWakeups, rssBytes, threadSplit } from './proc-tree.js';
 
 const args = process.argv.slice(2);
@@ -50,6 +54,7 @@ const PROBES = str('probes');
 const BREAKDOWN = args.includes('--breakdown');
 const AGENT_ARGS = words(str('agent-args'));
 const NODE_ARGS = words(str('node-args'));
+const OTLP = args.includes('--otlp');
 const STATE_DIR = '/run/netsonar-lab-bench';
 const root = join(import.meta.dirname, '..', '..');
 
@@ -117,6 +122,8 @@ const state = await labUp({ nodes: 2, podsPerNode: PODS, stateDir: STATE_DIR, dn
 // node-2 keeps only its agent and 2 app pods: the remote responder, and a little cross traffic.
 const rows: { what: string; m: Measured }[] = [];
 const node1 = state.nodes[0];
+const sink = OTLP ? new OtlpSink() : undefined;
+const otlpEndpoint = await sink?.start(state.hostIp);
 
 async function agentWindow(label: string, extra: readonly string[], n: number): Promise<void> {
   const ns = await startNetsonar(state, {
@@ -126,6 +133,9 @@ async function agentWindow(label: string, extra: readonly string[], n: number): 
     logDir: join(STATE_DIR, 'logs', String(n)),
     agentArgs: [...extra, ...AGENT_ARGS],
     agentNodeArgs: NODE_ARGS,
+    ...(otlpEndpoint === undefined
+      ? {}
+      : { agentEnv: () => ({ ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: otlpEndpoint }) }),
   });
   try {
     const pid = ns.agents.get('node-1')?.pid;
@@ -134,6 +144,7 @@ async function agentWindow(label: string, extra: readonly string[], n: number): 
     await new Promise((r) => setTimeout(r, WARMUP_S * 1000));
     log(`${label}: measuring the agent for ${MINUTES} min (load ${loadavg()[0]?.toFixed(2)})`);
     const m = await measure(pid, MINUTES * 60);
+    if (sink !== undefined) log(`${label}: OTLP sink got ${sink.requests} exports, ${sink.bytes} bytes`);
     log(
       `${label}: ${m.cpuPercent.toFixed(2)} % (main thread ${m.threads.mainUser.toFixed(2)} user + ${m.threads.mainSys.toFixed(2)} sys, other threads ${m.threads.others.toFixed(2)}, ${m.wakeupsPerSecond.toFixed(0)} wake-ups/s, children ${m.childPercent.toFixed(2)} %), load ${m.load}`,
     );
@@ -174,6 +185,7 @@ try {
     }
   }
 } finally {
+  await sink?.stop();
   await labDown({ stateDir: STATE_DIR });
 }
 const model = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown';
@@ -182,7 +194,7 @@ const row = (what: string, m: Measured) =>
 process.stdout.write(
   [
     `Machine: ${cpus().length} × ${model}; ${PODS} app pods on node-1 (+ agent, coredns), node-2 with the remote responder.`,
-    `Agent flags: ${[...AGENT_ARGS].join(' ') || '(defaults)'}; node flags: ${NODE_ARGS.join(' ') || '(none)'}`,
+    `Agent flags: ${[...AGENT_ARGS].join(' ') || '(defaults)'}; node flags: ${NODE_ARGS.join(' ') || '(none)'}; tracing: ${OTLP ? 'on (OTLP/HTTP to a sink)' : 'off'}`,
     '',
     '| what (node-1) | CPU, % of one core (incl. children) | main thread user / system, other threads | main thread wake-ups per second | children (helpers) | peak RSS (incl. children) | measured for | load average (1 min, start → end) |',
     '| --- | --- | --- | --- | --- | --- | --- | --- |',
