@@ -1,10 +1,10 @@
-import { statSync } from 'node:fs';
-import { cp, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { readdirSync, statSync } from 'node:fs';
+import { cp, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { PodNetnsResolver, startTimeOf } from './pod-netns-resolver.js';
+import { PodNetnsResolver, SCAN_SLICE, startTimeOf } from './pod-netns-resolver.js';
 import { podUidFromCgroupFile, podUidFromCgroupPath } from './pod-netns-resolver-cgroup.js';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), 'fixtures/proc');
@@ -165,6 +165,33 @@ describe('PodNetnsResolver on a fixture /proc', () => {
     expect(stats.scanned).toBe(true);
     expect(resolved.get(uid('0b'))?.inode).toBe(statSync(join(proc, '201/ns/net')).ino);
     expect(resolved.get(uid('0b'))?.inode).not.toBe(before?.inode);
+  });
+
+  it('scans a host with thousands of processes in slices, letting the event loop run between them', async () => {
+    const proc = await fixtureCopy();
+    // Only the cgroup of a process that is not the pod's is read.
+    const host = '0::/system.slice/some.service\n';
+    for (let pid = 2000; pid < 3600; pid++) {
+      await mkdir(join(proc, String(pid)));
+      await writeFile(join(proc, String(pid), 'cgroup'), host);
+    }
+    // The pod's only process is one among 1 600 others (its other process is gone).
+    await rename(join(proc, '101'), join(proc, '3600'));
+    await rm(join(proc, '102'), { recursive: true });
+    // The cgroup reads are synchronous: the scan gives the loop a turn every SCAN_SLICE processes.
+    let yields = 0;
+    const r = new PodNetnsResolver(proc, async () => {
+      yields++;
+      await new Promise((res) => setImmediate(res));
+    });
+    const { resolved } = await r.resolve([uid('0a')]);
+    expect(pidsOf(resolved)).toEqual({ [uid('0a')]: 3600 });
+    const processes = readdirSync(proc).filter((e) => /^[1-9]\d*$/.test(e)).length;
+    expect(processes).toBeGreaterThan(1600);
+    expect(yields).toBe(Math.floor(processes / SCAN_SLICE));
+    // A resolved pod is re-checked without a scan: no yield at all.
+    await r.resolve([uid('0a')]);
+    expect(yields).toBe(Math.floor(processes / SCAN_SLICE));
   });
 
   it('is harmless on a missing proc root', async () => {

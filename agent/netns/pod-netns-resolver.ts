@@ -42,12 +42,16 @@ interface Candidate {
 }
 
 /** Processes read between two yields to the event loop while scanning. */
-const SCAN_SLICE = 64;
+export const SCAN_SLICE = 64;
 
 export class PodNetnsResolver {
   private readonly cache = new Map<string, ResolvedNetns>();
 
-  constructor(private readonly procRoot: string) {}
+  constructor(
+    private readonly procRoot: string,
+    /** Gives the event loop a turn between two slices of a scan; injectable for tests. */
+    private readonly yieldToLoop: () => Promise<void> = () => new Promise((r) => setImmediate(r)),
+  ) {}
 
   /**
    * Resolves every wanted UID it can; UIDs missing from the result have no process on this host
@@ -96,7 +100,7 @@ export class PodNetnsResolver {
     let n = 0;
     for (const entry of entries) {
       if (!/^[1-9]\d*$/.test(entry)) continue;
-      if (++n % SCAN_SLICE === 0) await new Promise((r) => setImmediate(r));
+      if (++n % SCAN_SLICE === 0) await this.yieldToLoop();
       const pid = Number(entry);
       const uid = this.uidOf(pid);
       if (uid === 'gone') {
