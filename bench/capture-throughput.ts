@@ -23,7 +23,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PcapStreamParser } from '../common/capture/pcap.js';
 import { findPod, labDown, labUp } from '../lab/index.js';
-import { startNetsonar } from '../lab/netsonar-runner.js';
+import { startNetsonar, waitForAgents } from '../lab/netsonar-runner.js';
 import { cpuSeconds } from './proc-tree.js';
 
 const args = process.argv.slice(2);
@@ -105,11 +105,7 @@ async function main(): Promise<void> {
     const auth = { authorization: `Bearer ${token}` };
     const src = findPod(state, 'app-1-1');
     const dst = findPod(state, 'app-2-1');
-    for (let i = 0; i < 300; i++) {
-      const agents = (await (await fetch(`${base}/api/v1/agents`)).json()) as { agents: { pods: number }[] };
-      if (agents.agents.length === 2 && agents.agents.every((a) => a.pods >= 2)) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await waitForAgents(base, { agents: 2, minPods: 2 });
     const agentPid = ns.agents.get('node-1')?.pid ?? 0;
     const collectorPid = ns.collector.pid ?? 0;
     for (const rate of RATES) {

@@ -225,6 +225,35 @@ export async function waitFor(
   }
 }
 
+/**
+ * Waits until the collector at `httpUrl` lists `agents` agents, each reporting at least `minPods`
+ * pods (and the capability, when given): the point from which a test or benchmark can rely on
+ * every agent probing and taking orders.
+ */
+export async function waitForAgents(
+  httpUrl: string,
+  want: { agents: number; minPods: number; capability?: string },
+  timeoutMs = 60_000,
+): Promise<void> {
+  await waitFor(
+    async () => {
+      const body = (await (await fetch(`${httpUrl}/api/v1/agents`)).json()) as {
+        agents: { pods: number; capabilities: string[] }[];
+      };
+      return (
+        body.agents.length === want.agents &&
+        body.agents.every(
+          (a) =>
+            a.pods >= want.minPods &&
+            (want.capability === undefined || a.capabilities.includes(want.capability)),
+        )
+      );
+    },
+    timeoutMs,
+    `${want.agents} agents with ≥ ${want.minPods} pods each${want.capability === undefined ? '' : ` and ${want.capability}`}`,
+  );
+}
+
 /** Starts a child with stderr appended to `path`; the child keeps its own copy of the fd. */
 function withLog(path: string, start: (fd: number) => ChildProcess): ChildProcess {
   const fd = openSync(path, 'a');

@@ -16,7 +16,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { findPod, type LabState, labDown, labUp } from '../../lab/index.js';
-import { type RunningNetsonar, startNetsonar, waitFor } from '../../lab/netsonar-runner.js';
+import { type RunningNetsonar, startNetsonar, waitFor, waitForAgents } from '../../lab/netsonar-runner.js';
 import { exited, pingFromPod } from './pod-traffic.js';
 
 const root = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
@@ -148,19 +148,7 @@ beforeAll(async () => {
   });
   base = ns.httpUrl;
   // Every agent reports its agent pod and 2 app pods.
-  await waitFor(
-    async () => {
-      const body = (await (await fetch(`${base}/api/v1/agents`)).json()) as {
-        agents: { pods: number; capabilities: string[] }[];
-      };
-      return (
-        body.agents.length === 2 &&
-        body.agents.every((a) => a.pods >= 3 && a.capabilities.includes('CAPTURE'))
-      );
-    },
-    60_000,
-    'both agents with their pods and the CAPTURE capability',
-  );
+  await waitForAgents(base, { agents: 2, minPods: 3, capability: 'CAPTURE' });
 }, 120_000);
 
 // A failed test must not leave a capture running into the next one (per-node limit 2).

@@ -22,7 +22,7 @@ import {
   type NetsonarRunOptions,
   type RunningNetsonar,
   startNetsonar,
-  waitFor,
+  waitForAgents,
 } from '../../lab/netsonar-runner.js';
 import type { DecodedSpan } from '../tracing/otlp-decode.js';
 import { OtlpReceiver } from '../tracing/otlp-receiver.js';
@@ -67,19 +67,7 @@ function run(o: Partial<NetsonarRunOptions>, modulesDir: string): Promise<Runnin
 }
 
 async function agentsReady(): Promise<void> {
-  await waitFor(
-    async () => {
-      const body = (await (await fetch('http://127.0.0.1:18280/api/v1/agents')).json()) as {
-        agents: { pods: number; capabilities: string[] }[];
-      };
-      return (
-        body.agents.length === 2 &&
-        body.agents.every((a) => a.pods >= 3 && a.capabilities.includes('CAPTURE'))
-      );
-    },
-    60_000,
-    'both agents with their pods',
-  );
+  await waitForAgents('http://127.0.0.1:18280', { agents: 2, minPods: 3, capability: 'CAPTURE' });
 }
 
 /** What each binary loaded: main path → CommonJS module paths (test/tracing/record-modules.mjs). */
