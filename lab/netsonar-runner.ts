@@ -3,7 +3,8 @@ import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { NetsonarError } from '../common/errors.js';
 import { parsePromText, type Sample } from '../common/prom-text.js';
-import { writeKubeconfigFiles } from './fake-apiserver/kubeconfig.js';
+import type { AuthReviewConfig } from './fake-apiserver/auth-reviews.js';
+import { writeKubeconfigFiles, writeReviewsFile } from './fake-apiserver/kubeconfig.js';
 import type { LabState } from './index.js';
 import { spawnInPod } from './index.js';
 
@@ -30,6 +31,12 @@ export interface NetsonarRunOptions {
   discovery?: 'kubernetes' | 'netns';
   /** Port of the fake API server on the lab host address (default 6443). */
   apiserverPort?: number;
+  /**
+   * Kubernetes authentication for the capture API: the fake API server answers TokenReview and
+   * SubjectAccessReview from this, and the collector gets `--capture-kubeconfig` (the lab's
+   * kubeconfig). Needs `kubernetes` discovery.
+   */
+  apiserverReviews?: AuthReviewConfig;
   /** The collector's environment (default: this process's), e.g. OTEL_* for tracing. */
   collectorEnv?: NodeJS.ProcessEnv;
   /** Each agent's environment, by node name (default: this process's). */
@@ -68,25 +75,42 @@ export async function startNetsonar(state: LabState, o: NetsonarRunOptions): Pro
   const httpListen = o.httpListen ?? '127.0.0.1:8080';
   const grpcAddress = `${state.hostIp}:${o.grpcPort ?? 9400}`;
   const httpUrl = `http://${httpListen}`;
-  const children: ChildProcess[] = [];
+  if (o.apiserverReviews !== undefined && discovery !== 'kubernetes') {
+    throw new NetsonarError(
+      'NS_ERR_CONFIG',
+      'apiserverReviews needs kubernetes discovery (the fake API server)',
+    );
+  }
   const agents = new Map<string, ChildProcess>();
 
+  // The API server first: the collector reads the kubeconfig at start when it reviews tokens.
+  const apiserver = discovery === 'kubernetes' ? await startApiserver(state, apiserverMain, o) : undefined;
+  const kubeAuthArgs =
+    apiserver !== undefined && o.apiserverReviews !== undefined
+      ? ['--capture-kubeconfig', apiserver.kubeconfig]
+      : [];
   const collector = withLog(join(o.logDir, 'collector.log'), (fd) =>
     spawn(
       process.execPath,
-      [collectorMain, '--http-listen', httpListen, '--grpc-listen', grpcAddress, ...(o.collectorArgs ?? [])],
+      [
+        collectorMain,
+        '--http-listen',
+        httpListen,
+        '--grpc-listen',
+        grpcAddress,
+        ...kubeAuthArgs,
+        ...(o.collectorArgs ?? []),
+      ],
       { stdio: ['ignore', 'ignore', fd], env: o.collectorEnv ?? process.env },
     ),
   );
-  children.push(collector);
 
   let stopped: Promise<void> | undefined;
-  let apiserver: RunningNetsonar['apiserver'];
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
       await Promise.all([...agents.values()].map((c) => terminate(c)));
-      if (apiserver !== undefined) await terminate(apiserver.process);
       await terminate(collector);
+      if (apiserver !== undefined) await terminate(apiserver.process);
     })();
     return stopped;
   };
@@ -98,12 +122,10 @@ export async function startNetsonar(state: LabState, o: NetsonarRunOptions): Pro
       'the collector to be ready',
       collector,
     );
-    let discoveryArgs = ['--discovery', 'netns'];
-    if (discovery === 'kubernetes') {
-      apiserver = await startApiserver(state, apiserverMain, o);
-      children.push(apiserver.process);
-      discoveryArgs = ['--discovery', 'kubernetes', '--kubeconfig', apiserver.kubeconfig];
-    }
+    const discoveryArgs =
+      apiserver === undefined
+        ? ['--discovery', 'netns']
+        : ['--discovery', 'kubernetes', '--kubeconfig', apiserver.kubeconfig];
     for (const node of state.nodes) {
       const pod = node.agentPod;
       const child = withLog(join(o.logDir, `agent-${node.name}.log`), (fd) =>
@@ -173,6 +195,10 @@ async function startApiserver(
   const port = o.apiserverPort ?? 6443;
   const url = `http://${state.hostIp}:${port}`;
   const files = await writeKubeconfigFiles(state.stateDir, url);
+  const reviewsArgs =
+    o.apiserverReviews === undefined
+      ? []
+      : ['--reviews-file', await writeReviewsFile(state.stateDir, o.apiserverReviews)];
   const child = withLog(join(o.logDir, 'fake-apiserver.log'), (fd) =>
     spawn(
       process.execPath,
@@ -184,6 +210,7 @@ async function startApiserver(
         `${state.hostIp}:${port}`,
         '--token-file',
         files.tokenFile,
+        ...reviewsArgs,
       ],
       { stdio: ['ignore', 'ignore', fd, 'ipc'] },
     ),

@@ -39,6 +39,65 @@ export interface AuthReviewConfig {
   readonly rules: readonly ReviewRule[];
 }
 
+/**
+ * Reads a review configuration (the fake API server's `--reviews-file`): JSON
+ * `{"users": {"<token>": {"username", "uid"?, "groups"?}}, "rules": [ReviewRule…]}`. Every
+ * problem is reported at once, naming where it is; tokens never appear in the messages.
+ */
+export function parseReviewConfig(text: string, source: string): AuthReviewConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${source}: not JSON (${(err as Error).message})`);
+  }
+  const problems: string[] = [];
+  const top = obj(raw);
+  if (raw !== top) throw new Error(`${source}: expected an object with "users" and "rules"`);
+  for (const k of Object.keys(top)) if (k !== 'users' && k !== 'rules') problems.push(`unknown field "${k}"`);
+  const users: Record<string, ReviewUser> = {};
+  const rawUsers = obj(top['users']);
+  if (top['users'] !== rawUsers) problems.push('"users" must be an object of token → user');
+  Object.entries(rawUsers).forEach(([token, v], i) => {
+    const where = `users (entry ${i + 1})`;
+    const u = obj(v);
+    const groups = u['groups'];
+    if (token.length < 16) problems.push(`${where}: the token is shorter than 16 characters`);
+    if (typeof u['username'] !== 'string' || u['username'] === '')
+      problems.push(`${where}: "username" is required`);
+    if (u['uid'] !== undefined && typeof u['uid'] !== 'string')
+      problems.push(`${where}: "uid" must be a string`);
+    if (
+      groups !== undefined &&
+      !(Array.isArray(groups) && groups.every((g) => typeof g === 'string' && g !== ''))
+    ) {
+      problems.push(`${where}: "groups" must be a list of names`);
+    }
+    users[token] = u as unknown as ReviewUser;
+  });
+  const rules = Array.isArray(top['rules']) ? (top['rules'] as unknown[]) : [];
+  if (!Array.isArray(top['rules'])) problems.push('"rules" must be a list');
+  const names = (v: unknown) =>
+    Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string' && x !== '');
+  rules.forEach((v, i) => {
+    const where = `rules[${i}]`;
+    const r = obj(v);
+    if ((typeof r['user'] === 'string') === (typeof r['group'] === 'string')) {
+      problems.push(`${where}: exactly one of "user" and "group" is required`);
+    }
+    if (typeof r['apiGroup'] !== 'string')
+      problems.push(`${where}: "apiGroup" is required ("" for the core group)`);
+    if (typeof r['resource'] !== 'string' || r['resource'] === '')
+      problems.push(`${where}: "resource" is required`);
+    if (!names(r['verbs'])) problems.push(`${where}: "verbs" must be a non-empty list`);
+    if (r['namespaces'] !== undefined && !names(r['namespaces'])) {
+      problems.push(`${where}: "namespaces" must be a non-empty list (omit it for cluster-wide)`);
+    }
+  });
+  if (problems.length > 0) throw new Error(`${source}: ${problems.join('; ')}`);
+  return { users, rules: rules as ReviewRule[] };
+}
+
 const TOKEN_REVIEWS = '/apis/authentication.k8s.io/v1/tokenreviews';
 const ACCESS_REVIEWS = '/apis/authorization.k8s.io/v1/subjectaccessreviews';
 

@@ -1,16 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import type { AuthReviewConfig } from './auth-reviews.js';
 
 /**
  * The lab API server's credentials in the lab state dir: a random bearer token (the server reads
  * it from a file, never from argv where `ps` shows it) and a kubeconfig for the agents. Plain
  * http on the lab's host link (198.19.0.254, reachable only from lab namespaces): client-node
  * then needs `insecure-skip-tls-verify: true` on the cluster entry, or it refuses http.
- * Both files are 0600 and removed by `lab down`.
+ * The files are 0600 and removed by `lab down`.
  */
 export const KUBECONFIG_FILE = 'kubeconfig';
 export const TOKEN_FILE = 'apiserver-token';
+/** TokenReview/SubjectAccessReview answers, when a test asks for them (they hold tokens too). */
+export const REVIEWS_FILE = 'apiserver-reviews.json';
 
 export function kubeconfigPath(stateDir: string): string {
   return join(stateDir, KUBECONFIG_FILE);
@@ -65,8 +68,15 @@ async function writeSecret(path: string, text: string): Promise<void> {
   }
 }
 
+/** Writes the review answers for the server's `--reviews-file`; returns the path. */
+export async function writeReviewsFile(stateDir: string, config: AuthReviewConfig): Promise<string> {
+  const path = join(stateDir, REVIEWS_FILE);
+  await writeSecret(path, `${JSON.stringify(config, null, 2)}\n`);
+  return path;
+}
+
 export async function removeKubeconfigFiles(stateDir: string): Promise<void> {
-  for (const f of [kubeconfigPath(stateDir), tokenPath(stateDir)]) {
+  for (const f of [kubeconfigPath(stateDir), tokenPath(stateDir), join(stateDir, REVIEWS_FILE)]) {
     await unlink(f).catch(() => undefined);
   }
 }

@@ -4,6 +4,7 @@ import { type ConfigOf, formatHelp, type Option, parseConfig } from '../../commo
 import { type HostPort, parseDurationMs, parseHostPort, parseInteger } from '../../common/config/parsers.js';
 import { errorMessage } from '../../common/errors.js';
 import { readLabState } from '../state-store.js';
+import { type AuthReviewConfig, parseReviewConfig } from './auth-reviews.js';
 import { labObjects, syncStore } from './lab-objects.js';
 import { FakeApiServer } from './server.js';
 import { ObjectStore } from './store.js';
@@ -36,6 +37,17 @@ const OPTIONS = {
     if (!r.startsWith('/')) throw new Error('expected an absolute path');
     return r;
   }),
+  reviewsFile: {
+    description:
+      'TokenReview and SubjectAccessReview answers (JSON: users by token, RBAC-like rules; see ' +
+      'lab/fake-apiserver/auth-reviews.ts). Empty: those endpoints are not served.',
+    default: '',
+    defaultText: '(none)',
+    parse: (r: string): string => {
+      if (r !== '' && !r.startsWith('/')) throw new Error('expected an absolute path');
+      return r;
+    },
+  },
   pollInterval: opt('How often state.json is checked for changes.', 200, (r) =>
     parseDurationMs(r, 20, 10_000),
   ),
@@ -62,10 +74,13 @@ async function main(): Promise<number> {
   }
   let c: ConfigOf<typeof OPTIONS>;
   let token: string;
+  let reviews: AuthReviewConfig | undefined;
   try {
     c = parseConfig(OPTIONS, { argv, env: {}, envPrefix: 'NETSONAR_FAKE_APISERVER_' });
     token = (await readFile(c.tokenFile, 'utf8')).trim();
     if (token.length < 16) throw new Error(`${c.tokenFile}: token too short`);
+    if (c.reviewsFile !== '')
+      reviews = parseReviewConfig(await readFile(c.reviewsFile, 'utf8'), c.reviewsFile);
   } catch (err) {
     process.stderr.write(`fake-apiserver: ${errorMessage(err)}\n`);
     return 2;
@@ -76,6 +91,7 @@ async function main(): Promise<number> {
     store,
     bookmarkIntervalMs: c.bookmarkInterval,
     defaultWatchTimeoutMs: c.watchTimeout,
+    ...(reviews === undefined ? {} : { reviews }),
   });
 
   // Identity of the state.json read last: every save is a rename of a new file (new inode), so

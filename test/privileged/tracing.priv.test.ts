@@ -31,6 +31,21 @@ import { pingFromPod } from './pod-traffic.js';
 const root = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
 const STATE_DIR = '/run/netsonar-lab-tracing';
 const TOKEN = 'tracing-test-0123456789abcdef';
+// Kubernetes users of the capture API (the fake API server's TokenReview/SubjectAccessReview):
+// alice may read captures in namespace default, bob is authenticated but has no role.
+const ALICE = 'alice-kube-token-0123456789';
+const BOB = 'bob-kube-token-0123456789ab';
+const REVIEWS = {
+  users: {
+    [ALICE]: { username: 'alice@example.com', groups: ['sre'] },
+    [BOB]: { username: 'bob@example.com' },
+  },
+  rules: [
+    { group: 'sre', apiGroup: 'netsonar.io', resource: 'captures', verbs: ['get'], namespaces: ['default'] },
+  ],
+};
+const SPAN_KIND_SERVER = 2;
+const SPAN_KIND_CLIENT = 3;
 const RECORDER = pathToFileURL(join(root, 'test/tracing/record-modules.mjs')).href;
 
 let state: LabState;
@@ -91,6 +106,11 @@ async function api(method: string, path: string, body?: unknown): Promise<Record
 }
 
 const service = (s: DecodedSpan) => s.resource['service.name'];
+// HTTP attributes under the old or the stable semantic conventions.
+const url = (s: DecodedSpan) => String(s.attributes['url.full'] ?? s.attributes['http.url'] ?? '');
+const target = (s: DecodedSpan) => String(s.attributes['url.path'] ?? s.attributes['http.target'] ?? '');
+const statusOf = (s: DecodedSpan) =>
+  Number(s.attributes['http.response.status_code'] ?? s.attributes['http.status_code']);
 const named = (spans: readonly DecodedSpan[], name: string) => spans.filter((s) => s.name === name);
 const childrenOf = (spans: readonly DecodedSpan[], parent: DecodedSpan) =>
   spans.filter((s) => s.traceId === parent.traceId && s.parentSpanId === parent.spanId);
@@ -160,6 +180,7 @@ describe('tracing on: OTEL_EXPORTER_OTLP_ENDPOINT set', () => {
     };
     ns = await run(
       {
+        apiserverReviews: REVIEWS,
         collectorEnv: cleanEnv({ ...base, POD_NAME: 'netsonar-collector-test', NODE_NAME: 'host' }),
         agentEnv: (node) => {
           const pod = state.nodes.find((n) => n.name === node)?.agentPod.name ?? '';
@@ -308,9 +329,58 @@ describe('tracing on: OTEL_EXPORTER_OTLP_ENDPOINT set', () => {
     expect(started).toMatchObject({ trace_id: traceId, span_id: tcpdump?.spanId });
   });
 
+  it('capture API users from Kubernetes: their TokenReview and SubjectAccessReview are client spans of the request', async () => {
+    const get = async (token: string) =>
+      (
+        await fetch(`http://127.0.0.1:18280/captures/${captureId}`, {
+          headers: { authorization: `Bearer ${token}` },
+        })
+      ).status;
+    expect(await get(ALICE)).toBe(200);
+    expect(await get(BOB)).toBe(403); // authenticated, not authorized
+    expect(await get('nobody-knows-this-token-0123')).toBe(401);
+
+    const REVIEW = {
+      token: '/apis/authentication.k8s.io/v1/tokenreviews',
+      access: '/apis/authorization.k8s.io/v1/subjectaccessreviews',
+    };
+    const reviewsOf = (all: readonly DecodedSpan[], status: number) => {
+      const server = all.find(
+        (s) =>
+          service(s) === 'netsonar-collector' &&
+          s.kind === SPAN_KIND_SERVER &&
+          s.name.startsWith('GET') && // not the static token's DELETE above
+          target(s).includes(captureId) &&
+          statusOf(s) === status,
+      );
+      if (server === undefined) return undefined;
+      return childrenOf(all, server)
+        .filter((c) => c.kind === SPAN_KIND_CLIENT && c.name === 'POST')
+        .map((c) =>
+          url(c).includes(REVIEW.token)
+            ? 'TokenReview'
+            : url(c).includes(REVIEW.access)
+              ? 'SubjectAccessReview'
+              : url(c),
+        )
+        .sort();
+    };
+    const seen = await receiver.waitFor(
+      (all) => {
+        const r = { 200: reviewsOf(all, 200), 403: reviewsOf(all, 403), 401: reviewsOf(all, 401) };
+        return Object.values(r).every((x) => x !== undefined) ? r : undefined;
+      },
+      30_000,
+      'the server spans of the three capture requests',
+    );
+    expect(seen).toEqual({
+      200: ['SubjectAccessReview', 'TokenReview'],
+      403: ['SubjectAccessReview', 'TokenReview'],
+      401: ['TokenReview'], // no identity: nothing to authorize
+    });
+  });
+
   it('outgoing HTTP: the agent’s pod list from the (fake) Kubernetes API server is a client span', async () => {
-    const SPAN_KIND_CLIENT = 3;
-    const url = (s: DecodedSpan) => String(s.attributes['url.full'] ?? s.attributes['http.url'] ?? '');
     const list = await receiver.waitFor(
       (all) =>
         all.find(
