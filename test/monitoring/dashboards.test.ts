@@ -65,9 +65,30 @@ describe.each(files)('grafana/dashboards/%s', (file) => {
   it('has no instance ids, plugin versions or saved versions anywhere', () => {
     const found: string[] = [];
     walk(dashboard, (key, _v, p) => {
-      if (['id', 'pluginVersion', 'version', 'iteration', '__inputs'].includes(key)) found.push(p);
+      if (['pluginVersion', 'version', 'iteration', '__inputs'].includes(key)) found.push(p);
+      // The dashboard's and the panels' ids are instance numbers; other ids name things.
+      if (key === 'id' && (p === '.id' || /\.panels\[\d+\]\.id$/.test(p))) found.push(p);
     });
     expect(found).toEqual([]);
+  });
+
+  it('names every transformation, field matcher and override property (Grafana ignores them without an id)', () => {
+    const unnamed: string[] = [];
+    walk(dashboard, (key, v, p) => {
+      const items = (x: unknown) => (Array.isArray(x) ? (x as { id?: unknown }[]) : []);
+      const check = (x: { id?: unknown }, where: string) => {
+        if (typeof x.id !== 'string' || !/^[A-Za-z][A-Za-z.]*$/.test(x.id)) unnamed.push(where);
+      };
+      if (key === 'transformations') for (const [i, t] of items(v).entries()) check(t, `${p}[${i}]`);
+      if (key === 'overrides') {
+        items(v).forEach((o, i) => {
+          const ov = o as { matcher?: { id?: unknown }; properties?: unknown };
+          check(ov.matcher ?? {}, `${p}[${i}].matcher`);
+          for (const [j, prop] of items(ov.properties).entries()) check(prop, `${p}[${i}].properties[${j}]`);
+        });
+      }
+    });
+    expect(unnamed).toEqual([]);
   });
 
   it('reads Prometheus only through the datasource variable', () => {
@@ -127,5 +148,51 @@ describe('the dashboards together', () => {
   it('are the overview and the node/pod drill-down, with distinct uids', () => {
     const uids = files.map((f) => (JSON.parse(readFileSync(join(DIR, f), 'utf8')) as Dashboard).uid).sort();
     expect(uids).toEqual(['netsonar-drilldown', 'netsonar-overview']);
+  });
+});
+
+describe('normalizeDashboard', () => {
+  it('drops the instance ids of the dashboard and its panels, and keeps the ids that name things', () => {
+    const exported = {
+      id: 42,
+      uid: 'x',
+      version: 7,
+      panels: [
+        {
+          id: 3,
+          type: 'row',
+          panels: [
+            {
+              id: 4,
+              pluginVersion: '11.0.0',
+              transformations: [{ id: 'groupingToMatrix', options: { rowField: 'a' } }],
+              fieldConfig: {
+                overrides: [
+                  { matcher: { id: 'byName', options: 'a' }, properties: [{ id: 'unit', value: 's' }] },
+                ],
+              },
+            },
+          ],
+        },
+      ],
+    };
+    expect(JSON.parse(normalizeDashboard(JSON.stringify(exported)))).toEqual({
+      uid: 'x',
+      panels: [
+        {
+          type: 'row',
+          panels: [
+            {
+              transformations: [{ id: 'groupingToMatrix', options: { rowField: 'a' } }],
+              fieldConfig: {
+                overrides: [
+                  { matcher: { id: 'byName', options: 'a' }, properties: [{ id: 'unit', value: 's' }] },
+                ],
+              },
+            },
+          ],
+        },
+      ],
+    });
   });
 });

@@ -7,9 +7,14 @@
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
-/** Keys Grafana adds per instance or per save; they churn diffs and break imports elsewhere. */
+/**
+ * Keys Grafana adds per instance or per save; they churn diffs and break imports elsewhere. `id`
+ * is one only on the dashboard (its database row) and on panels (Grafana numbers panels without
+ * one when it loads the dashboard); everywhere else an `id` names what a thing is — a
+ * transformation (`groupingToMatrix`), a field matcher (`byName`), an override property
+ * (`displayName`) — and dropping it silently breaks the panel.
+ */
 const DROPPED_KEYS = new Set([
-  'id',
   'pluginVersion',
   'version',
   'iteration',
@@ -25,8 +30,8 @@ function isObject(v: Json | undefined): v is { [key: string]: Json } {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function normalizeValue(value: Json, key: string | undefined): Json {
-  if (Array.isArray(value)) return value.map((v) => normalizeValue(v, undefined));
+function normalizeValue(value: Json, key: string | undefined, instance = false): Json {
+  if (Array.isArray(value)) return value.map((v) => normalizeValue(v, undefined, key === 'panels'));
   if (!isObject(value)) {
     // Legacy string datasources ("Prometheus", "${DS_PROMETHEUS}") become the variable too.
     if (key === 'datasource' && typeof value === 'string') return { ...DATASOURCE };
@@ -37,7 +42,7 @@ function normalizeValue(value: Json, key: string | undefined): Json {
   }
   const out: { [key: string]: Json } = {};
   for (const k of Object.keys(value).sort()) {
-    if (DROPPED_KEYS.has(k)) continue;
+    if (DROPPED_KEYS.has(k) || (k === 'id' && instance)) continue;
     const v = value[k];
     if (v === undefined) continue;
     out[k] = normalizeValue(v, k);
@@ -49,7 +54,7 @@ function normalizeValue(value: Json, key: string | undefined): Json {
 export function normalizeDashboard(text: string): string {
   const dashboard = JSON.parse(text) as Json;
   if (!isObject(dashboard)) throw new Error('a dashboard is a JSON object');
-  const normal = normalizeValue(dashboard, undefined) as { [key: string]: Json };
+  const normal = normalizeValue(dashboard, undefined, true) as { [key: string]: Json };
   // Saved variable selections are per user and per instance: start every variable empty.
   const templating = normal['templating'];
   if (isObject(templating) && Array.isArray(templating['list'])) {
