@@ -30,9 +30,20 @@ export interface CaptureMetricsSink {
   setCaptureStoreBytes(bytes: number): void;
 }
 
-export type CreateResult =
-  | { readonly ok: true; readonly capture: CaptureRecord }
-  | { readonly ok: false; readonly status: number; readonly code: string; readonly message: string };
+type CreateFailure = {
+  readonly ok: false;
+  readonly status: number;
+  readonly code: string;
+  readonly message: string;
+};
+export type CreateResult = { readonly ok: true; readonly capture: CaptureRecord } | CreateFailure;
+
+const fail = (status: number, code: string, message: string): CreateFailure => ({
+  ok: false,
+  status,
+  code,
+  message,
+});
 
 /** An upload the manager refuses; the gRPC edge turns `grpcCode` into the call's status. */
 export class UploadRefused extends Error {
@@ -103,6 +114,8 @@ interface Entry {
  */
 export class CaptureManager {
   private readonly entries = new Map<string, Entry>();
+  /** The tail of the admission queue: creates are admitted one at a time (see create). */
+  private admission: Promise<unknown> = Promise.resolve();
   private readonly log: Logger;
   private readonly now: () => number;
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -186,13 +199,17 @@ export class CaptureManager {
   }
 
   async create(spec: CaptureSpec, who: string): Promise<CreateResult> {
+    // Admission (limits, quota room, files) is one at a time: two requests arriving together
+    // must not both fit in the last slot or the last bytes of the quota.
+    const admitted = this.admission.then(() => this.admit(spec, who));
+    this.admission = admitted.catch(() => undefined);
+    const a = await admitted;
+    if (!a.ok) return a;
+    return this.order(a.entry, spec, who);
+  }
+
+  private async admit(spec: CaptureSpec, who: string): Promise<{ ok: true; entry: Entry } | CreateFailure> {
     const c = this.o.config;
-    const fail = (status: number, code: string, message: string): CreateResult => ({
-      ok: false,
-      status,
-      code,
-      message,
-    });
     if (this.stopped) return fail(503, 'shutting_down', 'the collector is shutting down');
     const resolved = resolveTargets(spec, this.o.agents, this.o.config.captureMaxTargets);
     if (!resolved.ok) return resolved;
@@ -257,7 +274,12 @@ export class CaptureManager {
     });
     this.entries.set(record.id, entry);
     this.updateGauges();
+    return { ok: true, entry };
+  }
 
+  /** Orders each target's agent to start, and answers once they listen (or failed). */
+  private async order(entry: Entry, spec: CaptureSpec, who: string): Promise<CreateResult> {
+    const record = entry.record;
     for (const t of record.targets) {
       const rt = entry.runtime[t.index] as Runtime;
       // A child of capture.request (the active span); the agent's spans become its children.

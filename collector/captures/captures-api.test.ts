@@ -414,6 +414,25 @@ describe('capture limits at the collector', () => {
     expect(second.json['message']).toMatch(/limit is 1/);
   });
 
+  it('admits two requests arriving together one at a time: the last slot goes to one of them', async () => {
+    await collector.stop();
+    await start(['--capture-max-running=1']);
+    const a = await agent('node-1', [
+      { namespace: 'default', name: 'web-1' },
+      { namespace: 'default', name: 'web-2' },
+    ]);
+    const both = Promise.all([
+      api('POST', '/captures', { body: podCapture() }),
+      api('POST', '/captures', { body: { target: { namespace: 'default', pod: 'web-2' } } }),
+    ]);
+    // Exactly one order reaches the agent; it starts that capture.
+    a.upload(await a.nextOrder())
+      .header()
+      .data(HEADER);
+    const statuses = (await both).map((r) => r.status).sort();
+    expect(statuses).toEqual([201, 429]);
+  });
+
   it('keeps the store within its quota: oldest finished captures go first; 507 when running ones fill it', async () => {
     await collector.stop();
     await start(['--capture-quota=1MiB', '--capture-max-bytes=700KiB', '--capture-default-max-bytes=100KiB']);
