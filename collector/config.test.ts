@@ -27,7 +27,7 @@ describe('collector config', () => {
       captureDir: '/var/lib/netsonar/captures',
       captureQuota: 1024 ** 3,
       captureTtl: 86_400_000,
-      captureMaxRunning: 8,
+      captureMaxRunning: 16,
       captureMaxTargets: 16,
       captureDefaultDuration: 30_000,
       captureMaxDuration: 60_000,

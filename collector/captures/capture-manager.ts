@@ -214,6 +214,14 @@ export class CaptureManager {
     const resolved = resolveTargets(spec, this.o.agents, this.o.config.captureMaxTargets);
     if (!resolved.ok) return resolved;
     const targets = resolved.targets;
+    if (targets.length > c.captureMaxRunning) {
+      // Not a 429: waiting would never help.
+      return fail(
+        400,
+        'too_many_targets',
+        `the capture covers ${targets.length} pods, and at most ${c.captureMaxRunning} pod captures can ever run at once (--capture-max-running)`,
+      );
+    }
     const running = this.runningTargets();
     if (running + targets.length > c.captureMaxRunning) {
       return fail(

@@ -414,6 +414,20 @@ describe('capture limits at the collector', () => {
     expect(second.json['message']).toMatch(/limit is 1/);
   });
 
+  it('answers 400, not 429, for a capture of more pods than may ever run at once', async () => {
+    await collector.stop();
+    await start(['--capture-max-running=1']);
+    await agent('node-1', [
+      { namespace: 'default', name: 'web-1', labels: { app: 'web' } },
+      { namespace: 'default', name: 'web-2', labels: { app: 'web' } },
+    ]);
+    const r = await api('POST', '/captures', {
+      body: { target: { namespace: 'default', labelSelector: 'app=web' } },
+    });
+    expect([r.status, r.json['error']]).toEqual([400, 'too_many_targets']);
+    expect(r.json['message']).toMatch(/covers 2 pods.*at most 1 .*--capture-max-running/);
+  });
+
   it('admits two requests arriving together one at a time: the last slot goes to one of them', async () => {
     await collector.stop();
     await start(['--capture-max-running=1']);

@@ -67,7 +67,7 @@ export const CAPTURE_OPTIONS = {
   },
   captureMaxRunning: {
     description: 'Pod captures running at once over the whole cluster; more get 429.',
-    default: 8,
+    default: 16,
     parse: (r: string): number => parseInteger(r, 1, 1000),
   },
   captureMaxTargets: {
