@@ -32,6 +32,7 @@ export type DiscoveryErrorReason = (typeof DISCOVERY_ERROR_REASONS)[number];
 export const POD_STATES = [
   'probed',
   'not_running',
+  'not_ready',
   'no_ip',
   'terminating',
   'host_network',

@@ -33,6 +33,8 @@ interface PodSpec {
   hostNetwork?: boolean;
   deleting?: boolean;
   uid?: string;
+  /** The Ready condition's status; unset: no conditions at all. */
+  ready?: 'True' | 'False' | 'Unknown';
 }
 
 const uids = new Map<string, string>();
@@ -51,6 +53,7 @@ function pod(name: string, s: PodSpec = {}): KubeObject {
     status: {
       phase: s.phase ?? 'Running',
       ...(s.ip === undefined && 'ip' in s ? {} : { podIP: s.ip ?? '198.18.1.10' }),
+      ...(s.ready === undefined ? {} : { conditions: [{ type: 'Ready', status: s.ready }] }),
     },
   };
 }
@@ -141,6 +144,8 @@ describe('KubernetesSource', () => {
     const proc = await procTree();
     const objs = [
       pod('web'),
+      pod('ready', { ready: 'True' }),
+      pod('starting', { ready: 'False' }),
       pod('pending', { phase: 'Pending', ip: undefined }),
       pod('no-ip', { ip: undefined }),
       pod('leaving', { deleting: true }),
@@ -153,7 +158,7 @@ describe('KubernetesSource', () => {
       await proc.add(o.metadata.uid ?? '');
     }
     const { names, snapshots, metrics } = await startSource(url, proc.root);
-    expect(names()).toEqual(['default/web', `host-network/${NODE}`]);
+    expect(names()).toEqual(['default/ready', 'default/web', `host-network/${NODE}`]);
     const web = snapshots.at(-1)?.find((p) => p.name === 'web');
     expect(web).toMatchObject({
       ip: '198.18.1.10',
@@ -171,9 +176,23 @@ describe('KubernetesSource', () => {
     expect(w.get('fieldSelector')).toBe('spec.nodeName=node-a');
     expect(w.get('allowWatchBookmarks')).toBe('true');
     expect(Number(w.get('timeoutSeconds'))).toBeGreaterThanOrEqual(300);
-    expect(await metricValue(metrics, 'netsonar_agent_discovered_pods', { state: 'probed' })).toBe(1);
+    expect(await metricValue(metrics, 'netsonar_agent_discovered_pods', { state: 'probed' })).toBe(2);
+    expect(await metricValue(metrics, 'netsonar_agent_discovered_pods', { state: 'not_ready' })).toBe(1);
     expect(await metricValue(metrics, 'netsonar_agent_discovered_pods', { state: 'not_running' })).toBe(2);
     expect(await metricValue(metrics, 'netsonar_agent_discovered_pods', { state: 'terminating' })).toBe(1);
+  });
+
+  it('follows readiness: a pod is probed once Ready, and leaves when it turns not ready', async () => {
+    const { server, url } = await fakeServer();
+    const proc = await procTree();
+    server.store.put('pods', pod('app', { ready: 'False' }));
+    await proc.add(uids.get('app') ?? '');
+    const { names } = await startSource(url, proc.root);
+    expect(names()).toEqual([]);
+    server.store.put('pods', pod('app', { ready: 'True' }));
+    await until(() => names().join() === 'default/app');
+    server.store.put('pods', pod('app', { ready: 'False' }));
+    await until(() => names().length === 0);
   });
 
   it('follows the watch: a pod becoming Running appears, a terminating pod leaves at once', async () => {

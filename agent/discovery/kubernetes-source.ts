@@ -245,6 +245,7 @@ export class KubernetesSource implements PodSource {
     const counts: Record<PodState, number> = {
       probed: 0,
       not_running: 0,
+      not_ready: 0,
       no_ip: 0,
       terminating: 0,
       host_network: 0,

@@ -17,6 +17,8 @@ export interface ApiPod {
   readonly hostNetwork: boolean;
   /** deletionTimestamp is set: the pod is shutting down. */
   readonly terminating: boolean;
+  /** Its Ready condition is False (starting, or failing its readiness probe). */
+  readonly notReady: boolean;
   readonly labels: Readonly<Record<string, string>>;
 }
 
@@ -55,6 +57,10 @@ export function parsePodObject(obj: unknown): { pod: ApiPod } | { problem: strin
     for (const [k, v] of Object.entries(rawLabels)) if (typeof v === 'string') labels[k] = v;
   }
   const deletion = meta['deletionTimestamp'];
+  // Kubelet always reports Ready for a Running pod; without the condition, assume ready.
+  const conditions = Array.isArray(status['conditions']) ? (status['conditions'] as unknown[]) : [];
+  const ready = conditions.find((c) => isRecord(c) && c['type'] === 'Ready');
+  const notReady = isRecord(ready) && ready['status'] === 'False';
   return {
     pod: {
       namespace,
@@ -65,18 +71,23 @@ export function parsePodObject(obj: unknown): { pod: ApiPod } | { problem: strin
       ip: typeof ip === 'string' && ip !== '' ? ip : undefined,
       hostNetwork: hostNetwork === true,
       terminating: deletion !== undefined && deletion !== null && deletion !== '',
+      notReady,
       labels,
     },
   };
 }
 
 /**
- * Which pods are probed: Running, with an IP, not terminating. hostNetwork pods share the node's
- * namespace: they are covered once by the node pseudo-pod, never one by one.
+ * Which pods are probed: Running, ready, with an IP, not terminating. A pod that is not ready is
+ * starting (its network may still be being set up: probing it would report a rollout as loss) or
+ * failing its readiness probe (out of its Service already); neither should page, so its series go
+ * like a deleted pod's. hostNetwork pods share the node's namespace: they are covered once by the
+ * node pseudo-pod, never one by one.
  */
 export function podState(p: ApiPod): Exclude<PodState, 'probed' | 'unresolved'> | 'eligible' {
   if (p.terminating) return 'terminating';
   if (p.phase !== 'Running') return 'not_running';
+  if (p.notReady) return 'not_ready';
   if (p.ip === undefined) return 'no_ip';
   return p.hostNetwork ? 'host_network' : 'eligible';
 }

@@ -44,8 +44,27 @@ export function podObject(
           podIP: pod.ip,
           podIPs: [{ ip: pod.ip }],
           startTime: state.createdAt,
+          conditions: [
+            'PodReadyToStartContainers',
+            'Initialized',
+            'Ready',
+            'ContainersReady',
+            'PodScheduled',
+          ].map((type) => ({ type, status: 'True', lastTransitionTime: state.createdAt })),
         }
-      : { phase: 'Pending', hostIP: node.fabricIp },
+      : {
+          phase: 'Pending',
+          hostIP: node.fabricIp,
+          conditions: [
+            { type: 'PodScheduled', status: 'True', lastTransitionTime: state.createdAt },
+            {
+              type: 'Ready',
+              status: 'False',
+              reason: 'ContainersNotReady',
+              lastTransitionTime: state.createdAt,
+            },
+          ],
+        },
   };
 }
 
