@@ -3,7 +3,7 @@
 // node:http as they load, so this file imports nothing that loads them. It parses the options,
 // starts tracing when the OTEL_* variables ask for it (common/tracing/sdk.ts; nothing of the SDK
 // is loaded otherwise), and only then imports the agent itself (run.ts).
-import { ConfigError, formatHelp, parseConfig } from '../common/config/options.js';
+import { ConfigError, configErrorText, formatHelp, parseConfig } from '../common/config/options.js';
 import { errorMessage } from '../common/errors.js';
 import { tracingConfigFromEnv } from '../common/tracing/config.js';
 import { startTracing, type Tracing } from '../common/tracing/sdk.js';
@@ -27,7 +27,7 @@ async function main(): Promise<number> {
     if (problems.length > 0) throw new ConfigError(problems);
     tracingConfig = tracingConfigFromEnv(process.env);
   } catch (err) {
-    process.stderr.write(`netsonar-agent: ${errorMessage(err)}\n`);
+    process.stderr.write(configErrorText('netsonar-agent', err));
     return 2;
   }
   let tracing: Tracing | null;

@@ -22,7 +22,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PcapStreamParser } from '../common/capture/pcap.js';
-import { findPod, labDown, labUp } from '../lab/index.js';
+import { clearLeftoverLab, findPod, labDown, labUp } from '../lab/index.js';
 import { startNetsonar, waitForAgents } from '../lab/netsonar-runner.js';
 import { cpuSeconds } from './proc-tree.js';
 
@@ -90,7 +90,7 @@ async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'netsonar-bench-capture-'));
   const token = 'bench-0123456789abcdef';
   await writeFile(join(work, 'tokens'), `bench: ${token}\n`, { mode: 0o600 });
-  await labDown({ stateDir: STATE_DIR }).catch(() => undefined);
+  await clearLeftoverLab(STATE_DIR);
   const state = await labUp({ nodes: 2, podsPerNode: 1, stateDir: STATE_DIR });
   const ns = await startNetsonar(state, {
     distDir: join(root, 'dist'),

@@ -146,6 +146,9 @@ describe('parseArgs', () => {
     expect(usageError([])).toMatch(/missing command/);
     expect(usageError(['frobnicate'])).toMatch(/unknown command "frobnicate"/);
     expect(usageError(['up', '--bogus', '1'])).toMatch(/unknown option --bogus for up/);
+    expect(usageError(['up', '--bogus'])).toMatch(/^unknown option --bogus \(/);
+    expect(usageError(['status', '--bogus'])).toMatch(/^unknown option --bogus \(/);
+    expect(usageError(['up', '--nodes'])).toMatch(/--nodes needs a value/);
     expect(usageError(['up', '-x'])).toMatch(/unknown option -x/);
     expect(usageError(['up', '--nodes', '0'])).toMatch(/--nodes "0": expected a whole number from 1 to 50/);
     expect(usageError(['up', '--nodes', '51'])).toMatch(/from 1 to 50/);

@@ -168,7 +168,10 @@ export function parseArgs(argv: readonly string[]): Command {
       }
       const next = argv[i + 1];
       const v = eq >= 0 ? arg.slice(eq + 1) : next !== undefined && !next.startsWith('--') ? next : undefined;
-      if (v === undefined) throw usageError(`--${name} needs a value`);
+      if (v === undefined) {
+        const known = Object.values(SPEC).some((sp) => sp.values.includes(name));
+        throw usageError(known ? `--${name} needs a value` : `unknown option --${name}`);
+      }
       if (eq < 0) i++;
       if (values.has(name)) throw usageError(`--${name} given twice`);
       values.set(name, v);

@@ -4,10 +4,17 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type ConfigOf, formatHelp, type Option, parseConfig } from '../common/config/options.js';
+import {
+  type ConfigOf,
+  configErrorText,
+  formatHelp,
+  type Option,
+  parseConfig,
+} from '../common/config/options.js';
 import { parseDurationMs, parseHostPort, parseInteger } from '../common/config/parsers.js';
-import { errorMessage } from '../common/errors.js';
+import { errorMessage, NetsonarError } from '../common/errors.js';
 import type { Sample } from '../common/prom-text.js';
+import { faultNodesProblem } from './demo-checks.js';
 import { injectLoss, labDown, labUp, readLabState } from './index.js';
 import { type RunningNetsonar, startNetsonar } from './netsonar-runner.js';
 
@@ -51,15 +58,32 @@ async function main(): Promise<number> {
   try {
     config = parseConfig(DEMO_OPTIONS, { argv, env: process.env, envPrefix: 'NETSONAR_DEMO_' });
   } catch (err) {
-    process.stderr.write(`netsonar demo: ${errorMessage(err)}\n`);
+    process.stderr.write(configErrorText('netsonar demo', err));
     return 2;
   }
-  if (await readLabState()) {
+  const faultProblem = faultNodesProblem(config);
+  if (faultProblem !== undefined) {
+    process.stderr.write(`netsonar demo: ${faultProblem}\n`);
+    return 2;
+  }
+  let upAlready: boolean;
+  try {
+    upAlready = (await readLabState()) !== undefined;
+  } catch (err) {
+    process.stderr.write(
+      `netsonar demo: ${errorMessage(err)}; remove the lab with \`node dist/lab/cli.js down\`\n`,
+    );
+    return 1;
+  }
+  if (upAlready) {
     process.stderr.write('netsonar demo: a lab is already up; remove it with `node dist/lab/cli.js down`\n');
     return 1;
   }
 
   let netsonar: RunningNetsonar | undefined;
+  // Only a lab this demo built is taken down: another one (say a test's, in its own state dir)
+  // makes labUp refuse, and is left alone.
+  let ownLab = true;
   let captureDir: string | undefined;
   let shuttingDown = false;
   const timers: NodeJS.Timeout[] = [];
@@ -163,15 +187,18 @@ async function main(): Promise<number> {
     say(`\n==> stopping (${why})`);
     return 0;
   } catch (err) {
+    if (err instanceof NetsonarError && err.code === 'NS_ERR_LAB_ALREADY_UP') ownLab = false;
     process.stderr.write(`netsonar demo: ${errorMessage(err)}\n`);
     return 1;
   } finally {
     for (const t of timers) clearTimeout(t);
     await netsonar?.stop();
     if (captureDir !== undefined) await rm(captureDir, { recursive: true, force: true });
-    await labDown({ log: (l) => say(`    ${l}`) }).catch((err: unknown) =>
-      process.stderr.write(`netsonar demo: cleaning up the lab failed: ${errorMessage(err)}\n`),
-    );
+    if (ownLab) {
+      await labDown({ log: (l) => say(`    ${l}`) }).catch((err: unknown) =>
+        process.stderr.write(`netsonar demo: cleaning up the lab failed: ${errorMessage(err)}\n`),
+      );
+    }
     if (shuttingDown) say('==> done: lab removed, nothing left running');
   }
 }

@@ -138,3 +138,21 @@ export async function labDown(opts: { stateDir?: string; log?: (line: string) =>
   const { found } = await teardown(tools, stateDir, state, log);
   log(found ? 'lab is down' : 'nothing to do: no lab is up');
 }
+
+/**
+ * For tests and benchmarks, before building their lab in `stateDir`: removes what an earlier,
+ * aborted run of theirs left there, but refuses (NS_ERR_LAB_ALREADY_UP) when a lab is up that is
+ * not theirs — say the user's demo — instead of tearing it down (the lab's names are
+ * machine-wide, so `down` without state would take any lab with it).
+ */
+export async function clearLeftoverLab(stateDir: string): Promise<void> {
+  const ours = await readLabState(stateDir).catch(() => undefined);
+  if (ours === undefined && (await listLabNetns()).length > 0) {
+    throw new NetsonarError(
+      'NS_ERR_LAB_ALREADY_UP',
+      `a lab is up on this machine that is not ${stateDir}'s (nsl-* network namespaces): not touching it; ` +
+        'remove it with `netsonar-lab down [--state-dir DIR]` first',
+    );
+  }
+  await labDown({ stateDir });
+}

@@ -4,7 +4,7 @@
  */
 
 export { BIG_NAME, CLUSTER_DOMAIN, DNS_VIP, EXTERNAL_NAME } from './dns.js';
-export { labDown } from './down.js';
+export { clearLeftoverLab, labDown } from './down.js';
 export { clearFaults, injectBlackhole, injectLoss, removeFault } from './fault-ops.js';
 export {
   clearProbeFaults,

@@ -1,5 +1,13 @@
 import { describe, expect, it } from '@jest/globals';
-import { ConfigError, envName, flagName, formatHelp, type Option, parseConfig } from './options.js';
+import {
+  ConfigError,
+  configErrorText,
+  envName,
+  flagName,
+  formatHelp,
+  type Option,
+  parseConfig,
+} from './options.js';
 import { parseInteger } from './parsers.js';
 
 const table = {
@@ -51,5 +59,14 @@ describe('parseConfig', () => {
     const help = formatHelp('Usage: x', table, 'X_');
     expect(help).toContain('--port  X_PORT  [80]');
     expect(help).toContain('--name  X_NAME  [required]');
+  });
+});
+
+describe('configErrorText', () => {
+  it('prints one line per problem, each naming the program', () => {
+    expect(
+      configErrorText('netsonar-agent', new ConfigError(['unknown flag --bogus (see --help)', 'bad --k'])),
+    ).toBe('netsonar-agent: unknown flag --bogus (see --help)\nnetsonar-agent: bad --k\n');
+    expect(configErrorText('netsonar demo', new Error('boom'))).toBe('netsonar demo: boom\n');
   });
 });

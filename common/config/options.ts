@@ -39,6 +39,14 @@ export class ConfigError extends NetsonarError {
   }
 }
 
+/** What a program prints for a bad configuration: one line per problem, each naming the program. */
+export function configErrorText(program: string, err: unknown): string {
+  const problems = err instanceof ConfigError ? err.problems : [errorMessageOf(err)];
+  return problems.map((p) => `${program}: ${p}\n`).join('');
+}
+
+const errorMessageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
 export interface ParseInput {
   argv: readonly string[];
   env: Readonly<Record<string, string | undefined>>;

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { findPod, type LabState, labDown, labUp } from '../../lab/index.js';
+import { clearLeftoverLab, findPod, type LabState, labDown, labUp } from '../../lab/index.js';
 import { type RunningNetsonar, startNetsonar, waitFor, waitForAgents } from '../../lab/netsonar-runner.js';
 import { exited, pingFromPod } from './pod-traffic.js';
 
@@ -134,7 +134,7 @@ async function tcpdumpChildrenOfAgents(): Promise<number> {
 }
 
 beforeAll(async () => {
-  await labDown({ stateDir: STATE_DIR }).catch(() => undefined);
+  await clearLeftoverLab(STATE_DIR);
   state = await labUp({ nodes: 2, podsPerNode: 2, stateDir: STATE_DIR });
   WORK = await mkdtemp(join(tmpdir(), 'netsonar-capture-test-'));
   await writeFile(join(WORK, 'tokens'), `ci: ${TOKEN}\n`, { mode: 0o600 });

@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { parsePromText, sumOf } from '../../common/prom-text.js';
 import { CGROUP_MARKER, detectHierarchies } from '../../lab/cgroups.js';
-import { addPod, deletePod, type LabState, labDown, labUp } from '../../lab/index.js';
+import { addPod, clearLeftoverLab, deletePod, type LabState, labDown, labUp } from '../../lab/index.js';
 import { type RunningNetsonar, startNetsonar, waitFor } from '../../lab/netsonar-runner.js';
 
 const root = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
@@ -52,7 +52,7 @@ async function labCgroupRoots(): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  await labDown({ stateDir: STATE_DIR }).catch(() => undefined);
+  await clearLeftoverLab(STATE_DIR);
   state = await labUp({ nodes: 2, podsPerNode: 2, stateDir: STATE_DIR });
   ns = await startNetsonar(state, {
     distDir: join(root, 'dist'),

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { sumOf } from '../../common/prom-text.js';
-import { type LabState, labDown, labUp } from '../../lab/index.js';
+import { clearLeftoverLab, type LabState, labDown, labUp } from '../../lab/index.js';
 import { type RunningNetsonar, startNetsonar } from '../../lab/netsonar-runner.js';
 
 /** Shared by the probe-suite privileged tests: a DNS-enabled lab with netsonar running on it. */
@@ -17,7 +17,7 @@ export async function startProbeLab(
 ): Promise<ProbeLab> {
   const root = join(import.meta.dirname, '..', '..');
   const stateDir = `/run/netsonar-lab-${name}`;
-  await labDown({ stateDir }).catch(() => undefined);
+  await clearLeftoverLab(stateDir);
   const state = await labUp({ nodes: opts.nodes, podsPerNode: opts.pods, stateDir, dns: true });
   let ns: RunningNetsonar;
   try {

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { injectLoss, type LabState, labDown, labUp } from '../../lab/index.js';
+import { clearLeftoverLab, injectLoss, type LabState, labDown, labUp } from '../../lab/index.js';
 import { type RunningNetsonar, startNetsonar, terminate, waitFor } from '../../lab/netsonar-runner.js';
 import { dashboardQueries, substitute } from '../monitoring/grafana.js';
 
@@ -88,7 +88,7 @@ function fastProbeFlags(): string[] {
 }
 
 beforeAll(async () => {
-  await labDown({ stateDir: STATE_DIR }).catch(() => undefined);
+  await clearLeftoverLab(STATE_DIR);
   state = await labUp({ nodes: 3, podsPerNode: 2, stateDir: STATE_DIR });
   ns = await startNetsonar(state, {
     distDir: join(root, 'dist'),

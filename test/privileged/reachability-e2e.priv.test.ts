@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { parsePromText, type Sample, sumOf } from '../../common/prom-text.js';
-import { clearFaults, injectLoss, type LabState, labDown, labUp } from '../../lab/index.js';
+import { clearFaults, clearLeftoverLab, injectLoss, type LabState, labDown, labUp } from '../../lab/index.js';
 import { type RunningNetsonar, startNetsonar, waitFor } from '../../lab/netsonar-runner.js';
 
 const root = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
@@ -46,7 +46,7 @@ const delta = (
 };
 
 beforeAll(async () => {
-  await labDown({ stateDir: STATE_DIR }).catch(() => undefined);
+  await clearLeftoverLab(STATE_DIR);
   state = await labUp({ nodes: 3, podsPerNode: 2, stateDir: STATE_DIR });
   ns = await startNetsonar(state, {
     distDir: join(root, 'dist'),

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { findPod, type LabState, labDown, labUp } from '../../lab/index.js';
+import { clearLeftoverLab, findPod, type LabState, labDown, labUp } from '../../lab/index.js';
 import {
   type NetsonarRunOptions,
   type RunningNetsonar,
@@ -116,7 +116,7 @@ const childrenOf = (spans: readonly DecodedSpan[], parent: DecodedSpan) =>
   spans.filter((s) => s.traceId === parent.traceId && s.parentSpanId === parent.spanId);
 
 beforeAll(async () => {
-  await labDown({ stateDir: STATE_DIR }).catch(() => undefined);
+  await clearLeftoverLab(STATE_DIR);
   state = await labUp({ nodes: 2, podsPerNode: 2, stateDir: STATE_DIR, dns: true });
   WORK = await mkdtemp(join(tmpdir(), 'netsonar-tracing-test-'));
   await writeFile(join(WORK, 'tokens'), `ci: ${TOKEN}\n`, { mode: 0o600 });
