@@ -8,7 +8,7 @@ import {
   CaptureFailure,
   CaptureStopReason,
 } from '../../common/gen/netsonar/v1/capture_pb.js';
-import { silentLogger } from '../../common/log.js';
+import { createLogger, silentLogger } from '../../common/log.js';
 import { type RunningCollector, startCollector } from '../collector.js';
 import { parseCollectorConfig } from '../config.js';
 import { parseExposition, series } from '../testing/fake-agent.js';
@@ -28,7 +28,7 @@ let dir: string;
 let collector: RunningCollector;
 let agents: CaptureTestAgent[];
 
-async function start(extra: string[] = []): Promise<void> {
+async function start(extra: string[] = [], log = silentLogger()): Promise<void> {
   const tokens = join(dir, 'tokens');
   await writeFile(tokens, `# capture users\nalice: ${TOKEN}\n`, { mode: 0o600 });
   collector = await startCollector(
@@ -42,7 +42,7 @@ async function start(extra: string[] = []): Promise<void> {
       ],
       {},
     ),
-    { log: silentLogger(), shutdownTimeoutMs: 500 },
+    { log, shutdownTimeoutMs: 500 },
   );
 }
 
@@ -391,6 +391,45 @@ describe('capture API', () => {
     const old = await api('POST', '/captures', { body: { target: { namespace: 'default', pod: 'old-1' } } });
     expect(old.status).toBe(409);
     expect(old.json['error']).toBe('capture_unsupported');
+  });
+});
+
+describe('the audit log', () => {
+  it('records refusals: no token, a bad token, an invalid request — never the token itself', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const log = createLogger('test', 'info', {
+      destination: { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) },
+    });
+    await collector.stop();
+    await start([], log);
+    await agent('node-1', [{ namespace: 'default', name: 'web-1' }]);
+    expect((await api('GET', '/captures', { token: null })).status).toBe(401);
+    expect((await api('GET', '/captures?x=1', { token: 'not-a-valid-token-at-all' })).status).toBe(401);
+    const hostile = { target: { namespace: 'default', pod: 'web-1' }, filter: { bpf: '-z /tmp/x' } };
+    expect((await api('POST', '/captures', { body: hostile })).status).toBe(400);
+    const audit = lines.filter((l) => l['audit'] !== undefined);
+    expect(audit).toEqual([
+      expect.objectContaining({
+        audit: 'unauthenticated',
+        method: 'GET',
+        path: '/captures',
+        reason: 'no bearer token',
+      }),
+      expect.objectContaining({
+        audit: 'unauthenticated',
+        method: 'GET',
+        path: '/captures',
+        reason: 'invalid token',
+      }),
+      expect.objectContaining({
+        audit: 'create-refused',
+        user: 'alice',
+        status: 400,
+        code: 'invalid_request',
+      }),
+    ]);
+    expect(JSON.stringify(lines)).not.toContain(TOKEN);
+    expect(JSON.stringify(lines)).not.toContain('not-a-valid-token-at-all');
   });
 });
 

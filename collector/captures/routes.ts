@@ -114,11 +114,31 @@ export function registerCaptureRoutes(app: FastifyInstance, deps: CaptureRoutesD
     return r;
   };
 
+  // Refusals are audited too: who tried what (never the token), so a probe of the API shows up.
+  const unauthenticated = (req: FastifyRequest, reason: string) =>
+    log.warn(
+      { audit: 'unauthenticated', method: req.method, path: req.url.split('?')[0], ip: req.ip, reason },
+      'capture request without a valid token',
+    );
+  const invalid = (req: FastifyRequest, reply: FastifyReply, message: string) => {
+    log.info(
+      {
+        audit: 'create-refused',
+        user: identities.get(req)?.name ?? '?',
+        status: 400,
+        code: 'invalid_request',
+      },
+      message,
+    );
+    return send(reply, 400, 'invalid_request', message);
+  };
+
   void app.register(async (scope) => {
     scope.addHook('onRequest', async (req, reply) => {
       const token = bearerToken(req.headers.authorization);
       const challenge = () => reply.header('WWW-Authenticate', 'Bearer realm="netsonar captures"');
       if (!auth.configured) {
+        unauthenticated(req, 'no tokens configured');
         challenge();
         return send(
           reply,
@@ -128,6 +148,7 @@ export function registerCaptureRoutes(app: FastifyInstance, deps: CaptureRoutesD
         );
       }
       if (token === undefined) {
+        unauthenticated(req, 'no bearer token');
         challenge();
         return send(reply, 401, 'unauthorized', 'captures need "Authorization: Bearer <token>"');
       }
@@ -140,6 +161,7 @@ export function registerCaptureRoutes(app: FastifyInstance, deps: CaptureRoutesD
         return send(reply, 503, 'auth_unavailable', err.message);
       }
       if (who === undefined) {
+        unauthenticated(req, 'invalid token');
         challenge();
         return send(reply, 401, 'unauthorized', 'the bearer token is not valid');
       }
@@ -160,16 +182,14 @@ export function registerCaptureRoutes(app: FastifyInstance, deps: CaptureRoutesD
         attachValidation: true,
         preValidation: async (req, reply) => {
           const problem = unknownFieldProblem(req.body);
-          if (problem !== undefined) return send(reply, 400, 'invalid_request', problem);
+          if (problem !== undefined) return invalid(req, reply, problem);
           return undefined;
         },
       },
       async (req, reply) => {
-        if (req.validationError !== undefined) {
-          return send(reply, 400, 'invalid_request', req.validationError.message);
-        }
+        if (req.validationError !== undefined) return invalid(req, reply, req.validationError.message);
         const checked = checkCreateBody(req.body as CreateBody, limits);
-        if (!checked.ok) return send(reply, 400, 'invalid_request', checked.problems.join('; '));
+        if (!checked.ok) return invalid(req, reply, checked.problems.join('; '));
         const ns = targetNamespace(checked.spec.target);
         if (!(await allowed(req, 'create', ns))) return forbid(reply, req, 'create', ns);
         const who = identities.get(req)?.name ?? '?';
