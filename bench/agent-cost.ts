@@ -4,9 +4,10 @@
  *
  *   npm run build && flock /run/netsonar-privileged.lock npm run bench:agent-cost [-- options]
  *
- * Builds a 2-node lab with cluster DNS (node-1: 110 app pods + agent + coredns; node-2: 2 pods so
- * reachability has a remote target), runs the collector and both agents with default probe
- * settings, measures node-1's agent (its own CPU + every descendant's, reaped or alive, from
+ * Builds a lab of 5 nodes with cluster DNS (110 app pods + agent on each; coredns on node-1), runs
+ * the collector and every agent with default settings — the collector's default k = 3, so each
+ * pod probes its own node and 3 others, and node-1's responder answers the pods of about 4 nodes,
+ * as in a large cluster — and measures node-1's agent (its own CPU + every descendant's, reaped or alive, from
  * /proc/<pid>/stat; RSS of the process tree sampled every second) after a warm-up; then stops them
  * and runs the naive baseline for node-1's pods (ping/dig/cat through nsenter per probe) and
  * measures that runner the same way. Prints a Markdown table for BENCHMARKS.md.
@@ -15,7 +16,9 @@
  *   --minutes M           measuring window of the agent (default 6)
  *   --naive-minutes N     measuring window of the naive baseline; 0 = skip it (default 2)
  *   --warmup-seconds S    before each window (default 45)
- *   --pods P              app pods on node-1 (default 110)
+ *   --pods P              app pods per node (default 110)
+ *   --nodes N             lab nodes (default 5: k = 3 primary targets and a sweep target; the
+ *                         figures of 2026-12-07 and before used 2, i.e. 2 targets per pod)
  *   --probes LIST         only these probes (the agent's --probes)
  *   --breakdown           attribute the cost: one window per probe set, on the same lab —
  *                         idle (discovery, stream, health), reachability, then each other probe
@@ -31,7 +34,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { labDown, labUp } from '../lab/index.js';
+import { clearLeftoverLab, labDown, labUp } from '../lab/index.js';
 import { startNetsonar } from '../lab/netsonar-runner.js';
 import { OtlpSink } from './otlp-sink.js';
 import { cpuSplit, mainThreadWakeups, rssBytes, threadSplit } from './proc-tree.js';
@@ -50,6 +53,7 @@ const MINUTES = opt('minutes', 6);
 const NAIVE_MINUTES = opt('naive-minutes', 2);
 const WARMUP_S = opt('warmup-seconds', 45);
 const PODS = opt('pods', 110);
+const NODES = opt('nodes', 5);
 const PROBES = str('probes');
 const BREAKDOWN = args.includes('--breakdown');
 const AGENT_ARGS = words(str('agent-args'));
@@ -117,9 +121,8 @@ const BREAKDOWN_SETS: { label: string; args: string[] }[] = [
   { label: '+ mtu (= all, defaults)', args: [] },
 ];
 
-await labDown({ stateDir: STATE_DIR }).catch(() => undefined);
-const state = await labUp({ nodes: 2, podsPerNode: PODS, stateDir: STATE_DIR, dns: true });
-// node-2 keeps only its agent and 2 app pods: the remote responder, and a little cross traffic.
+await clearLeftoverLab(STATE_DIR);
+const state = await labUp({ nodes: NODES, podsPerNode: PODS, stateDir: STATE_DIR, dns: true });
 const rows: { what: string; m: Measured }[] = [];
 const node1 = state.nodes[0];
 const sink = OTLP ? new OtlpSink() : undefined;
@@ -193,7 +196,7 @@ const row = (what: string, m: Measured) =>
   `| ${what} | ${m.cpuPercent.toFixed(2)} % | ${m.threads.mainUser.toFixed(2)} / ${m.threads.mainSys.toFixed(2)} / ${m.threads.others.toFixed(2)} % | ${m.wakeupsPerSecond.toFixed(0)} | ${m.childPercent.toFixed(2)} % | ${m.peakRssMiB.toFixed(0)} MiB | ${(m.seconds / 60).toFixed(1)} min | ${m.load} |`;
 process.stdout.write(
   [
-    `Machine: ${cpus().length} × ${model}; ${PODS} app pods on node-1 (+ agent, coredns), node-2 with the remote responder.`,
+    `Machine: ${cpus().length} × ${model}; ${NODES} nodes × ${PODS} app pods (+ agent; coredns on node-1), collector defaults (k = 3).`,
     `Agent flags: ${[...AGENT_ARGS].join(' ') || '(defaults)'}; node flags: ${NODE_ARGS.join(' ') || '(none)'}; tracing: ${OTLP ? 'on (OTLP/HTTP to a sink)' : 'off'}`,
     '',
     '| what (node-1) | CPU, % of one core (incl. children) | main thread user / system, other threads | main thread wake-ups per second | children (helpers) | peak RSS (incl. children) | measured for | load average (1 min, start → end) |',

@@ -20,6 +20,11 @@ export interface NetsonarRunOptions {
   grpcPort?: number;
   collectorArgs?: readonly string[];
   agentArgs?: readonly string[];
+  /**
+   * The capabilities agents run with (their bounding set, through `setpriv`): by default exactly
+   * the DaemonSet's (AGENT_CAPABILITIES), so every lab test proves they suffice; `all` for root's.
+   */
+  agentCapabilities?: readonly string[] | 'all';
   /** Node.js flags for the agents, before the script (e.g. `--cpu-prof`, for bench/agent-cost.ts). */
   agentNodeArgs?: readonly string[];
   logDir: string;
@@ -41,6 +46,29 @@ export interface NetsonarRunOptions {
   collectorEnv?: NodeJS.ProcessEnv;
   /** Each agent's environment, by node name (default: this process's). */
   agentEnv?: (node: string) => NodeJS.ProcessEnv;
+}
+
+/**
+ * The agent container's capabilities in deploy/agent-daemonset.yaml (test/deploy/manifests.test.ts
+ * keeps the two equal). SYS_ADMIN: setns (nsenter); SYS_PTRACE: open other processes'
+ * /proc/<pid>/ns/net; NET_RAW: tcpdump's packet socket; SETUID/SETGID: tcpdump drops to its own
+ * user once the socket is open (Debian builds it so, and it refuses to run when it cannot).
+ */
+export const AGENT_CAPABILITIES: readonly string[] = [
+  'NET_RAW',
+  'SETGID',
+  'SETUID',
+  'SYS_ADMIN',
+  'SYS_PTRACE',
+];
+
+/** argv prefix that runs a program as root limited to `caps` (none for `all`). */
+export function withCapabilities(caps: readonly string[] | 'all'): string[] {
+  if (caps === 'all') return [];
+  for (const c of caps) {
+    if (!/^[A-Z_]+$/.test(c)) throw new NetsonarError('NS_ERR_LAB_BAD_ARGS', `not a capability name: ${c}`);
+  }
+  return ['setpriv', `--bounding-set=-all${caps.map((c) => `,+${c.toLowerCase()}`).join('')}`, '--'];
 }
 
 export interface RunningNetsonar {
@@ -132,6 +160,7 @@ export async function startNetsonar(state: LabState, o: NetsonarRunOptions): Pro
         spawnInPod(
           pod,
           [
+            ...withCapabilities(o.agentCapabilities ?? AGENT_CAPABILITIES),
             process.execPath,
             ...(o.agentNodeArgs ?? []),
             agentMain,

@@ -26,6 +26,7 @@ import { AGENT_OPTIONS, checkAgentConfig } from '../../agent/config.js';
 import { chooseDiscovery } from '../../agent/discovery/select-source.js';
 import { parseCollectorConfig } from '../../collector/config.js';
 import { parseConfig } from '../../common/config/options.js';
+import { AGENT_CAPABILITIES } from '../../lab/netsonar-runner.js';
 
 const ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
 const DEPLOY = join(ROOT, 'deploy');
@@ -173,9 +174,13 @@ describe('deploy/ manifests', () => {
     expect(sc['privileged']).toBe(false);
     expect(sc['readOnlyRootFilesystem']).toBe(true);
     expect(sc['capabilities']['drop']).toEqual(['ALL']);
-    expect([...sc['capabilities']['add']].sort()).toEqual([
-      'NET_ADMIN',
+    // The lab runs every agent with exactly these (lab/netsonar-runner.ts), so the privileged
+    // tests prove they suffice: SYS_ADMIN, SYS_PTRACE (netns), NET_RAW, SETUID, SETGID (tcpdump).
+    expect([...sc['capabilities']['add']].sort()).toEqual([...AGENT_CAPABILITIES].sort());
+    expect([...AGENT_CAPABILITIES].sort()).toEqual([
       'NET_RAW',
+      'SETGID',
+      'SETUID',
       'SYS_ADMIN',
       'SYS_PTRACE',
     ]);
