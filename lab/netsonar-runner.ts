@@ -52,9 +52,11 @@ export interface NetsonarRunOptions {
  * The agent container's capabilities in deploy/agent-daemonset.yaml (test/deploy/manifests.test.ts
  * keeps the two equal). SYS_ADMIN: setns (nsenter); SYS_PTRACE: open other processes'
  * /proc/<pid>/ns/net; NET_RAW: tcpdump's packet socket; SETUID/SETGID: tcpdump drops to its own
- * user once the socket is open (Debian builds it so, and it refuses to run when it cannot).
+ * user once the socket is open (Debian builds it so, and it refuses to run when it cannot); KILL:
+ * to stop that tcpdump, now another user's process, when a capture is cancelled or ends.
  */
 export const AGENT_CAPABILITIES: readonly string[] = [
+  'KILL',
   'NET_RAW',
   'SETGID',
   'SETUID',

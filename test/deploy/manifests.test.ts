@@ -175,9 +175,10 @@ describe('deploy/ manifests', () => {
     expect(sc['readOnlyRootFilesystem']).toBe(true);
     expect(sc['capabilities']['drop']).toEqual(['ALL']);
     // The lab runs every agent with exactly these (lab/netsonar-runner.ts), so the privileged
-    // tests prove they suffice: SYS_ADMIN, SYS_PTRACE (netns), NET_RAW, SETUID, SETGID (tcpdump).
+    // tests prove they suffice: SYS_ADMIN, SYS_PTRACE (netns), NET_RAW, SETUID, SETGID, KILL (tcpdump).
     expect([...sc['capabilities']['add']].sort()).toEqual([...AGENT_CAPABILITIES].sort());
     expect([...AGENT_CAPABILITIES].sort()).toEqual([
+      'KILL',
       'NET_RAW',
       'SETGID',
       'SETUID',
