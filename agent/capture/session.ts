@@ -245,7 +245,7 @@ export class CaptureSession {
   }
 
   /**
-   * Queues records for the collector. tcpdump writes every packet on its own (--immediate-mode):
+   * Queues records for the collector. tcpdump (-U) writes each packet as libpcap hands it over:
    * one gRPC message per packet would cost the agent and the collector a message (and a disk
    * write) each, so records are coalesced into messages of up to 64 KiB, sent when that much is
    * queued or FLUSH_MS after the oldest — the live stream lags by at most that.

@@ -144,9 +144,9 @@ describe('deploy/ manifests', () => {
     }
   });
 
-  it('RBAC is least privilege: agent get/list/watch pods and nodes; collector create reviews only', () => {
+  it('RBAC is least privilege: agent get/list/watch pods; collector create reviews only', () => {
     expect(find(base, 'ClusterRole', 'netsonar-agent')['rules']).toEqual([
-      { apiGroups: [''], resources: ['pods', 'nodes'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
     ]);
     expect(find(base, 'ClusterRole', 'netsonar-collector')['rules']).toEqual([
       { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
