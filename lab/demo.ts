@@ -15,7 +15,7 @@ import { parseDurationMs, parseHostPort, parseInteger } from '../common/config/p
 import { errorMessage, NetsonarError } from '../common/errors.js';
 import type { Sample } from '../common/prom-text.js';
 import { faultNodesProblem } from './demo-checks.js';
-import { injectLoss, labDown, labUp, readLabState } from './index.js';
+import { DEFAULT_STATE_DIR, injectLoss, labDown, labUp, readLabState } from './index.js';
 import { type RunningNetsonar, startNetsonar } from './netsonar-runner.js';
 
 const opt = <T>(description: string, def: T, parse: (raw: string) => T): Option<T> => ({
@@ -199,7 +199,9 @@ async function main(): Promise<number> {
         process.stderr.write(`netsonar demo: cleaning up the lab failed: ${errorMessage(err)}\n`),
       );
     }
-    if (shuttingDown) say('==> done: lab removed, nothing left running');
+    if (shuttingDown) {
+      say(`==> done: lab removed, nothing left running (logs kept in ${join(DEFAULT_STATE_DIR, 'logs')})`);
+    }
   }
 }
 
