@@ -78,7 +78,7 @@ export class NoDataLog {
 }
 
 /**
- * One probe = one file under agent/probes/, registered in agent/probes/registry.ts.
+ * One probe = one file under agent/probes/, registered in agent/probes/probe-set.ts.
  * The scheduler calls `run` for every attached pod once per `intervalMs`, spread over the
  * interval; `attach`/`detach` bracket a pod's life so a probe can keep per-pod state.
  */
