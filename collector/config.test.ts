@@ -1,5 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
+import { AGENT_MAX_BYTES } from '../agent/capture/order.js';
 import { ConfigError } from '../common/config/options.js';
+import { CAPTURE_BYTES_BOUND } from './captures/config.js';
 import { collectorHelp, parseCollectorConfig } from './config.js';
 
 function problems(fn: () => unknown): readonly string[] {
@@ -36,6 +38,7 @@ describe('collector config', () => {
       captureDefaultMaxPackets: 1_000_000,
       captureMaxPackets: 10_000_000,
       captureDefaultSnaplen: 262_144,
+      captureMaxSnaplen: 262_144,
       captureTokensFile: '',
       captureKubeconfig: '',
     });
@@ -55,6 +58,16 @@ describe('collector config', () => {
     expect(config.k).toBe(7);
     expect(config.agentGracePeriod).toBe(90_000);
     expect(config.logLevel).toBe('debug');
+  });
+
+  it('keeps capture limits within what agents accept, and defaults within maximums', () => {
+    expect(CAPTURE_BYTES_BOUND).toBe(AGENT_MAX_BYTES);
+    expect(() => parseCollectorConfig(['--capture-max-bytes=11GiB', '--capture-quota=20GiB'], {})).toThrow(
+      /--capture-max-bytes/,
+    );
+    expect(() =>
+      parseCollectorConfig(['--capture-max-snaplen=1500', '--capture-default-snaplen=2000'], {}),
+    ).toThrow(/--capture-default-snaplen is larger than --capture-max-snaplen/);
   });
 
   it('reports every problem together', () => {

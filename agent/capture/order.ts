@@ -17,6 +17,7 @@ import { CaptureDirection, type CaptureOrder } from '../../common/gen/netsonar/v
  */
 
 export const AGENT_MAX_DURATION_MS = 3_600_000;
+/** The collector's --capture-max-bytes stops here too (CAPTURE_BYTES_BOUND, checked by a test). */
 export const AGENT_MAX_BYTES = 10 * 1024 ** 3;
 /** The smallest byte cap: the 24-byte global header plus room for packets. */
 export const MIN_CAPTURE_BYTES = 1024;

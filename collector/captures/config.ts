@@ -39,6 +39,8 @@ const absolutePathOrEmpty = (r: string): string => {
 };
 
 const TIB = 1024 ** 4;
+/** The largest byte cap an agent accepts (agent/capture/order.ts): above it, orders would fail. */
+export const CAPTURE_BYTES_BOUND = 10 * 1024 ** 3;
 
 export const CAPTURE_OPTIONS = {
   captureDir: {
@@ -93,13 +95,14 @@ export const CAPTURE_OPTIONS = {
     description: 'Byte cap per pod when a request gives none (the pcap file, its 24-byte header included).',
     default: 10 * 1024 ** 2,
     defaultText: '10MiB',
-    parse: (r: string): number => parseByteSize(r, 1024, TIB),
+    parse: (r: string): number => parseByteSize(r, 1024, CAPTURE_BYTES_BOUND),
   },
   captureMaxBytes: {
-    description: 'Largest byte cap per pod a request may ask for (larger: 400).',
+    description:
+      'Largest byte cap per pod a request may ask for (larger: 400; at most 10GiB, what an agent accepts).',
     default: 100 * 1024 ** 2,
     defaultText: '100MiB',
-    parse: (r: string): number => parseByteSize(r, 1024, TIB),
+    parse: (r: string): number => parseByteSize(r, 1024, CAPTURE_BYTES_BOUND),
   },
   captureDefaultMaxPackets: {
     description: 'Packet cap per pod when a request gives none.',
@@ -113,6 +116,12 @@ export const CAPTURE_OPTIONS = {
   },
   captureDefaultSnaplen: {
     description: 'Bytes kept of each packet when a request gives no snaplen (at most 262144).',
+    default: 262_144,
+    parse: (r: string): number => parseInteger(r, 64, 262_144),
+  },
+  captureMaxSnaplen: {
+    description:
+      'Largest snaplen a request may ask for (larger: 400); lower it to keep payloads out of pcaps.',
     default: 262_144,
     parse: (r: string): number => parseInteger(r, 64, 262_144),
   },
@@ -147,6 +156,7 @@ export interface CaptureConfig {
   readonly captureDefaultMaxPackets: number;
   readonly captureMaxPackets: number;
   readonly captureDefaultSnaplen: number;
+  readonly captureMaxSnaplen: number;
   readonly captureTokensFile: string;
   readonly captureKubeconfig: string;
 }
@@ -161,5 +171,7 @@ export function checkCaptureConfig(c: CaptureConfig): string[] {
   if (c.captureDefaultMaxPackets > c.captureMaxPackets)
     problems.push('--capture-default-max-packets is larger than --capture-max-packets');
   if (c.captureMaxBytes > c.captureQuota) problems.push('--capture-max-bytes is larger than --capture-quota');
+  if (c.captureDefaultSnaplen > c.captureMaxSnaplen)
+    problems.push('--capture-default-snaplen is larger than --capture-max-snaplen');
   return problems;
 }

@@ -142,6 +142,7 @@ export type Limits = Pick<
   | 'captureDefaultMaxPackets'
   | 'captureMaxPackets'
   | 'captureDefaultSnaplen'
+  | 'captureMaxSnaplen'
 >;
 
 /** The checks after the schema; returns the normalised spec or the problems (400). */
@@ -202,6 +203,7 @@ export function checkCreateBody(
     problems.push(`limits.maxPackets must be at most ${c.captureMaxPackets}`);
   }
   const snaplen = l.snaplen ?? c.captureDefaultSnaplen;
+  if (snaplen > c.captureMaxSnaplen) problems.push(`limits.snaplen must be at most ${c.captureMaxSnaplen}`);
 
   if (problems.length > 0 || target === undefined) return { ok: false, problems };
   return {
