@@ -40,7 +40,7 @@ export interface CollectorHttpServerOptions {
 
 /** /metrics, /healthz, /readyz and the agents API on fastify. */
 export class CollectorHttpServer {
-  private app: { close(): PromiseLike<unknown> } | undefined;
+  private app: { close(): PromiseLike<unknown>; server: { closeAllConnections(): void } } | undefined;
 
   constructor(private readonly options: CollectorHttpServerOptions) {}
 
@@ -91,10 +91,27 @@ export class CollectorHttpServer {
     return formatAddress(listen.host, port);
   }
 
-  /** Idempotent. fastify closes idle keep-alive connections itself (forceCloseConnections: 'idle'). */
-  async stop(): Promise<void> {
+  /**
+   * Idempotent. fastify closes idle keep-alive connections itself (forceCloseConnections: 'idle')
+   * and lets requests in progress finish — for at most `graceMs`: then every connection is cut
+   * (a live pcap stream, or a socket a client opened and never used, would otherwise hold the
+   * shutdown for Node's 60 s header timeout and more, past a pod's termination grace period).
+   */
+  async stop(graceMs = 3_000): Promise<void> {
     const app = this.app;
     this.app = undefined;
-    await app?.close();
+    if (app === undefined) return;
+    const timer = setTimeout(() => {
+      this.options.log.warn(
+        { component: 'http', graceMs },
+        'HTTP requests did not end in time; closing their connections',
+      );
+      app.server.closeAllConnections();
+    }, graceMs);
+    try {
+      await app.close();
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }
