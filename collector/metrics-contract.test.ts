@@ -243,6 +243,45 @@ describe('the metrics contract', () => {
     expect(undocumented).toEqual([]);
   });
 
+  it('docs/metrics.md gives every family its exposed type and labels', async () => {
+    // Rows: | `name` | type | `label`, `label` (or "same": the row above's; "—": none) | … |
+    const rows = new Map<string, string>();
+    let previous = '';
+    for (const line of readFileSync(join(DOCS, 'metrics.md'), 'utf8').split('\n')) {
+      const cells = line.split('|').map((c) => c.trim());
+      const name = /^`(netsonar_[a-z0-9_]+)`$/.exec(cells[1] ?? '')?.[1];
+      if (name === undefined) continue;
+      const labelCell = cells[3] ?? '';
+      const labels =
+        labelCell === 'same'
+          ? previous
+          : [...labelCell.matchAll(/`([a-z_]+)`/g)]
+              .map((m) => m[1])
+              .sort()
+              .join(',');
+      previous = labels;
+      rows.set(name, `${name} ${cells[2] ?? ''} ${labels}`);
+    }
+    const wrong = contractOf(await scrape())
+      .map((l) => {
+        const [name = '', type = '', labels = ''] = l.split(' ');
+        return {
+          want: `${name} ${type} ${labels
+            .split(',')
+            .filter((x) => x !== '' && x !== '-')
+            .sort()
+            .join(',')}`,
+          name,
+        };
+      })
+      .filter(({ want, name }) => rows.get(name) !== want)
+      .map(
+        ({ want, name }) =>
+          `exposed: ${want}\n    docs:    ${rows.get(name) ?? '(no row in docs/metrics.md)'}`,
+      );
+    expect(wrong).toEqual([]);
+  });
+
   it('passes promtool check metrics', async () => {
     const { code, output } = await promtoolCheck(await scrape());
     expect(output).toBe('');
