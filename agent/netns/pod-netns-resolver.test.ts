@@ -78,6 +78,13 @@ describe('pod UID from a cgroup path', () => {
         `4:memory:/kubepods/pod${U}/${cid('a')}\n4:pids:/kubepods/pod${other}/${cid('a')}\n`,
       ),
     ).toBeNull();
+    // The systemd driver on cgroup v1: one line per controller, the same slice path in each.
+    const slice = `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${U_}.slice/cri-containerd-${cid('c')}.scope`;
+    expect(
+      podUidFromCgroupFile(
+        `12:pids:${slice}\n11:memory:${slice}\n4:cpu,cpuacct:${slice}\n1:name=systemd:${slice}\n0::/\n`,
+      ),
+    ).toBe(U);
     expect(podUidFromCgroupFile('garbage\n\n')).toBeUndefined();
   });
 
