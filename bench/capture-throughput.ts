@@ -22,6 +22,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PcapStreamParser } from '../common/capture/pcap.js';
+import { type Sample, sumOf } from '../common/prom-text.js';
 import { clearLeftoverLab, findPod, labDown, labUp } from '../lab/index.js';
 import { startNetsonar, waitForAgents } from '../lab/netsonar-runner.js';
 import { cpuSeconds } from './proc-tree.js';
@@ -84,6 +85,49 @@ interface Row {
   netsonarKernelDrops: number;
   agentCpuPercent: number;
   collectorCpuPercent: number;
+  /** node-1's probing while the capture ran: does a capture slow or disturb it? */
+  probing: ProbingStats;
+}
+
+/** node-1's probe runs and reachability over a window, from the collector's metrics. */
+interface ProbingStats {
+  runs: number;
+  meanLagMs: number;
+  /** Runs that started more than 100 ms late. */
+  lateRuns: number;
+  probesSent: number;
+  probesLost: number;
+}
+
+interface ProbingCounters {
+  lagSum: number;
+  lagCount: number;
+  lagUpTo100ms: number;
+  sent: number;
+  lost: number;
+}
+
+async function probingCounters(metrics: () => Promise<Sample[]>): Promise<ProbingCounters> {
+  const m = await metrics();
+  const node = { node: 'node-1' };
+  return {
+    lagSum: sumOf(m, 'netsonar_agent_probe_scheduling_lag_seconds_sum', node),
+    lagCount: sumOf(m, 'netsonar_agent_probe_scheduling_lag_seconds_count', node),
+    lagUpTo100ms: sumOf(m, 'netsonar_agent_probe_scheduling_lag_seconds_bucket', { ...node, le: '0.1' }),
+    sent: sumOf(m, 'netsonar_reachability_probes_sent_total', { source_node: 'node-1' }),
+    lost: sumOf(m, 'netsonar_reachability_probes_lost_total', { source_node: 'node-1' }),
+  };
+}
+
+function probingBetween(a: ProbingCounters, b: ProbingCounters): ProbingStats {
+  const runs = b.lagCount - a.lagCount;
+  return {
+    runs,
+    meanLagMs: runs > 0 ? (1000 * (b.lagSum - a.lagSum)) / runs : Number.NaN,
+    lateRuns: runs - (b.lagUpTo100ms - a.lagUpTo100ms),
+    probesSent: b.sent - a.sent,
+    probesLost: b.lost - a.lost,
+  };
 }
 
 async function main(): Promise<void> {
@@ -98,8 +142,19 @@ async function main(): Promise<void> {
     grpcPort: 19600,
     logDir: join(work, 'logs'),
     collectorArgs: [`--capture-dir=${join(work, 'store')}`, `--capture-tokens-file=${join(work, 'tokens')}`],
+    // Probing every second (not 10 s), so each rate's window holds enough probe runs to see
+    // whether a capture slows the agent's probing or loses its probes.
+    agentArgs: [
+      '--reachability-interval=1s',
+      '--reachability-probes=10',
+      '--reachability-spacing=20ms',
+      '--reachability-timeout=300ms',
+      '--interfaces-interval=1s',
+      '--batch-interval=200ms',
+    ],
   });
   const rows: Row[] = [];
+  let idle: ProbingStats | undefined;
   try {
     const base = ns.httpUrl;
     const auth = { authorization: `Bearer ${token}` };
@@ -108,6 +163,11 @@ async function main(): Promise<void> {
     await waitForAgents(base, { agents: 2, minPods: 2 });
     const agentPid = ns.agents.get('node-1')?.pid ?? 0;
     const collectorPid = ns.collector.pid ?? 0;
+    // The same window without any capture: what probing looks like undisturbed.
+    const idle0 = await probingCounters(ns.metrics);
+    await new Promise((r) => setTimeout(r, (SECONDS + 2) * 1000));
+    idle = probingBetween(idle0, await probingCounters(ns.metrics));
+    process.stderr.write(`no capture: ${JSON.stringify(idle)}\n`);
     for (const rate of RATES) {
       // The baseline: a raw tcpdump -w in the same netns, as an engineer would run it by hand.
       const rawFile = join(work, `raw-${rate}.pcap`);
@@ -156,6 +216,7 @@ async function main(): Promise<void> {
       );
 
       const cpu0 = [await cpuSeconds(agentPid), await cpuSeconds(collectorPid)];
+      const probing0 = await probingCounters(ns.metrics);
       const t0 = performance.now();
       const sender = spawn(
         'nsenter',
@@ -190,6 +251,9 @@ async function main(): Promise<void> {
       };
       const wall = (performance.now() - t0) / 1000;
       const cpu1 = [await cpuSeconds(agentPid), await cpuSeconds(collectorPid)];
+      // The last batch of probe results reaches the collector within a batch interval.
+      await new Promise((r) => setTimeout(r, 500));
+      const probing = probingBetween(probing0, await probingCounters(ns.metrics));
       const userPcap = await download;
       const delivered = countRecords(userPcap);
       if (KEEP !== undefined) {
@@ -208,6 +272,7 @@ async function main(): Promise<void> {
         netsonarKernelDrops: stopped.targets[0]?.kernelDrops ?? Number.NaN,
         agentCpuPercent: (100 * ((cpu1[0] ?? 0) - (cpu0[0] ?? 0))) / wall,
         collectorCpuPercent: (100 * ((cpu1[1] ?? 0) - (cpu0[1] ?? 0))) / wall,
+        probing,
       };
       if (delivered !== stopped.targets[0]?.packets) {
         throw new Error(`downloaded ${delivered} packets, the API says ${stopped.targets[0]?.packets}`);
@@ -234,6 +299,17 @@ async function main(): Promise<void> {
         `| ${r.rate} (${Math.round(r.sent / r.sendSeconds)}) | ${r.sent} | ${r.rawPackets} (${r.rawKernelDrops}) | ${r.netsonarPackets} (${r.netsonarKernelDrops}) | ${pct(r.netsonarPackets, r.rawPackets)} | ${r.agentCpuPercent.toFixed(0)} % | ${r.collectorCpuPercent.toFixed(0)} % |`,
     ),
   ];
+  const probingRow = (what: string, p: ProbingStats) =>
+    `| ${what} | ${p.runs} | ${p.meanLagMs.toFixed(1)} ms | ${p.lateRuns} | ${p.probesSent} | ${p.probesLost} |`;
+  lines.push(
+    '',
+    "node-1's probing meanwhile (reachability and interfaces every 1 s, from the collector's metrics):",
+    '',
+    '| window | probe runs | mean scheduling lag | runs > 100 ms late | echo probes sent | lost |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...(idle === undefined ? [] : [probingRow('no capture', idle)]),
+    ...rows.map((r) => probingRow(`capture at ${r.rate} pkt/s`, r.probing)),
+  );
   process.stdout.write(`${lines.join('\n')}\n\n${JSON.stringify(rows)}\n`);
 }
 
