@@ -160,7 +160,7 @@ async function main(): Promise<void> {
     const auth = { authorization: `Bearer ${token}` };
     const src = findPod(state, 'app-1-1');
     const dst = findPod(state, 'app-2-1');
-    await waitForAgents(base, { agents: 2, minPods: 2 });
+    await waitForAgents(ns, { agents: 2, minPods: 2 });
     const agentPid = ns.agents.get('node-1')?.pid ?? 0;
     const collectorPid = ns.collector.pid ?? 0;
     // The same window without any capture: what probing looks like undisturbed.

@@ -263,15 +263,19 @@ export async function waitFor(
   check: () => Promise<boolean>,
   timeoutMs: number,
   what: string,
-  child?: ChildProcess,
+  children?: ChildProcess | ReadonlyMap<string, ChildProcess>,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  const watched =
+    children === undefined ? [] : children instanceof Map ? [...children] : [['process', children] as const];
   for (;;) {
-    if (child && child.exitCode !== null) {
-      throw new NetsonarError(
-        'NS_ERR_EXITED',
-        `gave up waiting for ${what}: process exited (${child.exitCode})`,
-      );
+    for (const [name, child] of watched) {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        throw new NetsonarError(
+          'NS_ERR_EXITED',
+          `gave up waiting for ${what}: ${name} exited (${child.exitCode ?? child.signalCode}); see its log`,
+        );
+      }
     }
     try {
       if (await check()) return;
@@ -289,13 +293,13 @@ export async function waitFor(
  * every agent probing and taking orders.
  */
 export async function waitForAgents(
-  httpUrl: string,
+  ns: Pick<RunningNetsonar, 'httpUrl' | 'agents'>,
   want: { agents: number; minPods: number; capability?: string },
   timeoutMs = 60_000,
 ): Promise<void> {
   await waitFor(
     async () => {
-      const body = (await (await fetch(`${httpUrl}/api/v1/agents`)).json()) as {
+      const body = (await (await fetch(`${ns.httpUrl}/api/v1/agents`)).json()) as {
         agents: { pods: number; capabilities: string[] }[];
       };
       return (
@@ -309,6 +313,8 @@ export async function waitForAgents(
     },
     timeoutMs,
     `${want.agents} agents with ≥ ${want.minPods} pods each${want.capability === undefined ? '' : ` and ${want.capability}`}`,
+    // An agent that exits (a bad flag, a missing capability) fails the wait at once, not in a minute.
+    new Map([...ns.agents].map(([node, child]) => [`the agent of ${node}`, child])),
   );
 }
 

@@ -148,7 +148,7 @@ beforeAll(async () => {
   });
   base = ns.httpUrl;
   // Every agent reports its agent pod and 2 app pods.
-  await waitForAgents(base, { agents: 2, minPods: 3, capability: 'CAPTURE' });
+  await waitForAgents(ns, { agents: 2, minPods: 3, capability: 'CAPTURE' });
 }, 120_000);
 
 // A failed test must not leave a capture running into the next one (per-node limit 2).

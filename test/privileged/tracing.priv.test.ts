@@ -82,7 +82,8 @@ function run(o: Partial<NetsonarRunOptions>, modulesDir: string): Promise<Runnin
 }
 
 async function agentsReady(): Promise<void> {
-  await waitForAgents('http://127.0.0.1:18280', { agents: 2, minPods: 3, capability: 'CAPTURE' });
+  if (ns === undefined) throw new Error('netsonar is not running');
+  await waitForAgents(ns, { agents: 2, minPods: 3, capability: 'CAPTURE' });
 }
 
 /** What each binary loaded: main path → CommonJS module paths (test/tracing/record-modules.mjs). */
