@@ -431,6 +431,53 @@ describe('the audit log', () => {
     expect(JSON.stringify(lines)).not.toContain(TOKEN);
     expect(JSON.stringify(lines)).not.toContain('not-a-valid-token-at-all');
   });
+
+  it('records create, download, stop and delete with who did it; a capture without data is a 409', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const log = createLogger('test', 'info', {
+      destination: { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) },
+    });
+    await collector.stop();
+    await start([], log);
+    const a = await agent('node-1', [
+      { namespace: 'default', name: 'web-1' },
+      { namespace: 'default', name: 'web-2' },
+    ]);
+    // A capture whose pod the agent cannot find: it ends at once, without data.
+    const empty = api('POST', '/captures', { body: { target: { namespace: 'default', pod: 'web-2' } } });
+    a.upload(await a.nextOrder())
+      .header()
+      .trailer({
+        reason: CaptureStopReason.FAILED,
+        failure: CaptureFailure.POD_NOT_FOUND,
+        error: 'no such pod',
+      });
+    const emptyId = String((await empty).json['id']);
+    const noData = await api('GET', `/captures/${emptyId}/pcap`);
+    expect([noData.status, noData.json['error']]).toEqual([409, 'no_data']);
+
+    const created = api('POST', '/captures', { body: podCapture() });
+    const up = a
+      .upload(await a.nextOrder())
+      .header()
+      .data(Buffer.concat([HEADER, records(0, 2)]));
+    const id = String((await created).json['id']);
+    const stopping = api('DELETE', `/captures/${id}`);
+    up.trailer({ packets: 2n, bytes: 264n, reason: CaptureStopReason.CANCELLED });
+    expect((await stopping).status).toBe(200);
+    expect((await api('GET', `/captures/${id}/pcap`)).status).toBe(200);
+    expect((await api('DELETE', `/captures/${id}`)).status).toBe(204);
+    const audit = lines
+      .filter((l) => l['audit'] !== undefined)
+      .map((l) => `${l['audit']} ${l['user']} ${l['capture'] ?? ''}`);
+    expect(audit).toEqual([
+      `create alice ${emptyId}`,
+      `create alice ${id}`,
+      `stop alice ${id}`,
+      `download alice ${id}`,
+      `delete alice ${id}`,
+    ]);
+  });
 });
 
 describe('capture limits at the collector', () => {
