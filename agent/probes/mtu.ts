@@ -64,7 +64,9 @@ export function ipRouteReader(settings: Pick<MtuSettings, 'nsenter' | 'ip'>): Ro
  *     that is the path MTU (exact; learned from ICMP if the kernel had an exception);
  *  2. the large one fails: read the routes again (a second process). A new exception → ICMP got
  *     back, its MTU is the path MTU (exact), confirmed with one probe;
- *  3. no exception: large packets vanish while small ones pass, a black hole. A k-ary search with
+ *  3. no exception: the large size is sent again with twice the copies (loss drops some packets,
+ *     a black hole all of them: one that passes means the link is lossy, not the path MTU small);
+ *     still nothing: large packets vanish while small ones pass, a black hole. A k-ary search with
  *     DF probes (15 sizes per round, every size sent `copies` times) finds the largest size that
  *     passes to within 4 bytes in 2–3 rounds.
  * Round trips are measured (the responder echoes the same size), so a path MTU is the smaller of
@@ -146,11 +148,30 @@ export class MtuProbe implements Probe {
           if (learned !== undefined && learned < p.upper) confirm.push({ t: p.t, size: learned });
         }
         const ok = confirm.length > 0 ? await prober.round(confirm) : new Set<string>();
-        for (const p of pending) {
+        const icmpConfirmed = (p: (typeof pending)[number]) => {
           const c = confirm.find((x) => x.t === p.t);
+          return c !== undefined && ok.has(key(p.t, c.size)) ? c.size : undefined;
+        };
+        // A black hole drops every large packet; loss drops some. Before calling it a black hole,
+        // send the large size again with twice the copies: if one comes back, the first ones
+        // were lost, not too big (a lossy link must not page as an MTU problem).
+        const suspects = pending.filter((p) => icmpConfirmed(p) === undefined);
+        const recheck =
+          suspects.length > 0
+            ? await prober.round(
+                suspects.map((p) => ({ t: p.t, size: p.upper })),
+                this.settings.copies * 2,
+              )
+            : new Set<string>();
+        for (const p of pending) {
           const base = { pod, t: p.t, ifMtu: p.ifMtu };
-          if (c !== undefined && ok.has(key(p.t, c.size))) {
-            results.set(p.t, result(base, c.size, false, true, ''));
+          const learned = icmpConfirmed(p);
+          if (learned !== undefined) {
+            results.set(p.t, result(base, learned, false, true, ''));
+            continue;
+          }
+          if (recheck.has(key(p.t, p.upper))) {
+            results.set(p.t, result(base, p.upper, false, false, ''));
             continue;
           }
           const found = await prober.search(p.t, SMALL, p.upper);
@@ -214,8 +235,11 @@ class DfProber {
   }
 
   /** Sends every (target, size) `copies` times, waits the timeout, returns the keys that passed. */
-  async round(probes: readonly { t: ProbeTarget; size: number }[]): Promise<Set<string>> {
-    for (let c = 0; c < this.settings.copies; c++) {
+  async round(
+    probes: readonly { t: ProbeTarget; size: number }[],
+    copies = this.settings.copies,
+  ): Promise<Set<string>> {
+    for (let c = 0; c < copies; c++) {
       for (const p of probes) {
         const seq = ++this.seq;
         const k = key(p.t, p.size);
