@@ -2,8 +2,8 @@ import { createSocket, type Socket } from 'node:dgram';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { silentLogger } from '../../common/log.js';
 import { decodeEcho, EchoType, encodeEcho } from './echo-packet.js';
+import { loopbackPod } from './fixtures/loopback-pod.js';
 import { MtuProbe } from './mtu.js';
-import type { ProbePod } from './probe.js';
 
 /**
  * The MTU probe's decisions against a real UDP echo responder on loopback that drops what a
@@ -36,17 +36,8 @@ async function responder(drop: (size: number) => boolean): Promise<number> {
 }
 
 async function probe(port: number) {
-  const udp = await bound();
-  const pod: ProbePod = {
-    key: 'default/web-1',
-    namespace: 'default',
-    name: 'web-1',
-    uid: 'u',
-    ip: '127.0.0.1',
-    sockets: { udp4: udp, netnsInode: 1, addresses: ['127.0.0.1'] },
-    pid: 1,
-    netnsPath: '/proc/1/ns/net',
-  };
+  const { pod, udp } = await loopbackPod(1);
+  sockets.push(udp);
   const mtu = new MtuProbe(
     { intervalMs: 300_000, timeoutMs: 150, copies: 3 },
     async (_netns, ips) =>

@@ -1,4 +1,3 @@
-import { createSocket, type Socket } from 'node:dgram';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,8 +6,9 @@ import { createLogger } from '../../common/log.js';
 import { ProcFs } from '../proc/procfs.js';
 import { ConntrackProbe } from './conntrack.js';
 import { DnsProbe } from './dns.js';
+import { loopbackPod } from './fixtures/loopback-pod.js';
 import { ipRouteReader, MtuProbe } from './mtu.js';
-import { NO_DATA, type ProbePod } from './probe.js';
+import { NO_DATA } from './probe.js';
 
 /**
  * Issue #4's bad input, probe by probe: a pod without resolv.conf, a kernel without conntrack, a
@@ -34,21 +34,10 @@ async function fixture() {
       },
     },
   });
-  const udp: Socket = createSocket('udp4');
-  await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', () => resolve()));
+  const { pod, udp } = await loopbackPod(4242);
   cleanups.push(() => {
     udp.close();
   });
-  const pod: ProbePod = {
-    key: 'default/web-1',
-    namespace: 'default',
-    name: 'web-1',
-    uid: 'u',
-    ip: '127.0.0.1',
-    sockets: { udp4: udp, netnsInode: 1, addresses: ['127.0.0.1'] },
-    pid: 4242,
-    netnsPath: '/proc/4242/ns/net',
-  };
   return { root, proc: new ProcFs(root), log, said, pod };
 }
 
