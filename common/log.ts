@@ -32,3 +32,12 @@ export function createLogger(name: string, level: LogLevel, options: LoggerOptio
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });
 }
+
+/** A logger that keeps every line it writes, parsed, for tests that assert what was logged. */
+export function recordingLogger(level: LogLevel = 'info'): { log: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const log = createLogger('test', level, {
+    destination: { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) },
+  });
+  return { log, lines };
+}

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { createLogger } from '../../common/log.js';
+import { recordingLogger } from '../../common/log.js';
 import { NetnsSource } from './netns-source.js';
 import type { DiscoveredPod } from './pod-source.js';
 
@@ -25,15 +25,9 @@ const inventory = (node: string, names: string[]) =>
 async function setup() {
   const dir = await mkdtemp(join(tmpdir(), 'netsonar-netns-source-'));
   const file = join(dir, 'inventory.json');
-  const errors: string[] = [];
-  const log = createLogger('test', 'info', {
-    destination: {
-      write: (l: string) => {
-        const line = JSON.parse(l) as { level: number; err?: string };
-        if (line.level >= 50) errors.push(line.err ?? '?');
-      },
-    },
-  });
+  const { log, lines } = recordingLogger();
+  // The problems it logged (errors, level ≥ 50), in order.
+  const errors = () => lines.filter((l) => Number(l['level']) >= 50).map((l) => String(l['err'] ?? '?'));
   const snapshots: string[][] = [];
   const source = new NetnsSource(file, 'node-1', 20, log);
   cleanups.push(async () => {
@@ -65,7 +59,7 @@ describe('NetnsSource', () => {
     await writeFile(t.file, inventory('node-1', ['web-2']));
     await until(() => t.snapshots.length === 2);
     expect(t.snapshots).toEqual([['web-1', 'web-2'], ['web-2']]);
-    expect(t.errors).toEqual([]);
+    expect(t.errors()).toEqual([]);
   });
 
   it('keeps the last good pod set on a broken file, says so once, and recovers', async () => {
@@ -73,14 +67,14 @@ describe('NetnsSource', () => {
     await writeFile(t.file, inventory('node-1', ['web-1']));
     await t.start();
     await writeFile(t.file, '{"node": "node-1", "pods": [ {"name": ');
-    await until(() => t.errors.length === 1);
+    await until(() => t.errors().length === 1);
     await settle();
     expect(t.snapshots).toEqual([['web-1']]);
-    expect(t.errors).toHaveLength(1);
+    expect(t.errors()).toHaveLength(1);
     await writeFile(t.file, inventory('node-1', ['web-1', 'web-3']));
     await until(() => t.snapshots.length === 2);
     expect(t.snapshots).toEqual([['web-1'], ['web-1', 'web-3']]);
-    expect(t.errors).toHaveLength(1);
+    expect(t.errors()).toHaveLength(1);
   });
 
   it("refuses another node's inventory, and a missing file, reported once each", async () => {
@@ -88,11 +82,11 @@ describe('NetnsSource', () => {
     await t.start(); // no file yet
     await settle();
     await writeFile(t.file, inventory('node-2', ['other']));
-    await until(() => t.errors.length === 2);
+    await until(() => t.errors().length === 2);
     await settle();
     expect(t.snapshots).toEqual([]);
-    expect(t.errors).toHaveLength(2);
-    expect(t.errors[0]).toMatch(/^cannot read inventory .*inventory\.json/);
-    expect(t.errors[1]).toBe(`inventory ${t.file} is for node "node-2", this agent is "node-1"`);
+    expect(t.errors()).toHaveLength(2);
+    expect(t.errors()[0]).toMatch(/^cannot read inventory .*inventory\.json/);
+    expect(t.errors()[1]).toBe(`inventory ${t.file} is for node "node-2", this agent is "node-1"`);
   });
 });

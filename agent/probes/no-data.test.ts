@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { createLogger } from '../../common/log.js';
+import { recordingLogger } from '../../common/log.js';
 import { ProcFs } from '../proc/procfs.js';
 import { ConntrackProbe } from './conntrack.js';
 import { DnsProbe } from './dns.js';
@@ -24,16 +24,12 @@ afterEach(async () => {
 async function fixture() {
   const root = await mkdtemp(join(tmpdir(), 'netsonar-no-data-'));
   cleanups.push(() => rm(root, { recursive: true, force: true }));
-  const said: { probe: string; pod: string; reason: string }[] = [];
-  const log = createLogger('test', 'info', {
-    destination: {
-      write: (l: string) => {
-        const line = JSON.parse(l) as { msg: string; probe: string; pod: string; reason: string };
-        if (line.msg.startsWith('no data'))
-          said.push({ probe: line.probe, pod: line.pod, reason: line.reason });
-      },
-    },
-  });
+  const { log, lines } = recordingLogger();
+  // What the probes said about missing data, in order.
+  const said = () =>
+    lines
+      .filter((l) => String(l['msg']).startsWith('no data'))
+      .map((l) => ({ probe: l['probe'], pod: l['pod'], reason: String(l['reason']) }));
   const { pod, udp } = await loopbackPod(4242);
   cleanups.push(() => {
     udp.close();
@@ -62,16 +58,16 @@ describe('probes without data', () => {
     cleanups.push(() => dns.detach(f.pod));
     expect(await dns.run(f.pod)).toBe(NO_DATA);
     expect(await dns.run(f.pod)).toBe(NO_DATA);
-    expect(f.said).toHaveLength(1);
-    expect(f.said[0]).toMatchObject({ probe: 'dns', pod: 'default/web-1' });
-    expect(f.said[0]?.reason).toMatch(/4242\/root\/etc\/resolv\.conf/);
+    expect(f.said()).toHaveLength(1);
+    expect(f.said()[0]).toMatchObject({ probe: 'dns', pod: 'default/web-1' });
+    expect(f.said()[0]?.reason).toMatch(/4242\/root\/etc\/resolv\.conf/);
 
     await mkdir(join(f.root, '4242/root/etc'), { recursive: true });
     await writeFile(join(f.root, '4242/root/etc/resolv.conf'), 'search default.svc.cluster.local\n');
     expect(await dns.run(f.pod)).toBe(NO_DATA);
     expect(await dns.run(f.pod)).toBe(NO_DATA);
-    expect(f.said.map((s) => s.reason)).toHaveLength(2);
-    expect(f.said[1]?.reason).toMatch(/names no nameserver/);
+    expect(f.said().map((s) => s.reason)).toHaveLength(2);
+    expect(f.said()[1]?.reason).toMatch(/names no nameserver/);
   });
 
   it('conntrack: a kernel without nf_conntrack is no data for the node, said once', async () => {
@@ -80,8 +76,8 @@ describe('probes without data', () => {
     const ct = new ConntrackProbe({ intervalMs: 10_000, nodePid: 1, limitRefreshMs: 300_000 }, f.proc, f.log);
     expect(await ct.runNode()).toBe(NO_DATA);
     expect(await ct.runNode()).toBe(NO_DATA);
-    expect(f.said).toHaveLength(1);
-    expect(f.said[0]?.reason).toMatch(/no conntrack in this kernel/);
+    expect(f.said()).toHaveLength(1);
+    expect(f.said()[0]?.reason).toMatch(/no conntrack in this kernel/);
   });
 
   it('MTU: nsenter or ip missing from the image is no data, said once, never a failure', async () => {
@@ -97,7 +93,7 @@ describe('probes without data', () => {
     expect(first).toBe(NO_DATA);
     expect(first.error).toBeUndefined();
     expect(await mtu.run(f.pod, signal)).toBe(NO_DATA);
-    expect(f.said).toHaveLength(1);
-    expect(f.said[0]?.reason).toMatch(/ip from iproute2 and nsenter needed/);
+    expect(f.said()).toHaveLength(1);
+    expect(f.said()[0]?.reason).toMatch(/ip from iproute2 and nsenter needed/);
   });
 });

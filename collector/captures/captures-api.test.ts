@@ -8,7 +8,7 @@ import {
   CaptureFailure,
   CaptureStopReason,
 } from '../../common/gen/netsonar/v1/capture_pb.js';
-import { createLogger, silentLogger } from '../../common/log.js';
+import { recordingLogger, silentLogger } from '../../common/log.js';
 import { type RunningCollector, startCollector } from '../collector.js';
 import { parseCollectorConfig } from '../config.js';
 import { parseExposition, series } from '../testing/fake-agent.js';
@@ -396,10 +396,7 @@ describe('capture API', () => {
 
 describe('the audit log', () => {
   it('records refusals: no token, a bad token, an invalid request — never the token itself', async () => {
-    const lines: Record<string, unknown>[] = [];
-    const log = createLogger('test', 'info', {
-      destination: { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) },
-    });
+    const { log, lines } = recordingLogger();
     await collector.stop();
     await start([], log);
     await agent('node-1', [{ namespace: 'default', name: 'web-1' }]);
@@ -433,10 +430,7 @@ describe('the audit log', () => {
   });
 
   it('records create, download, stop and delete with who did it; a capture without data is a 409', async () => {
-    const lines: Record<string, unknown>[] = [];
-    const log = createLogger('test', 'info', {
-      destination: { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) },
-    });
+    const { log, lines } = recordingLogger();
     await collector.stop();
     await start([], log);
     const a = await agent('node-1', [
