@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { parseInventory } from '../../common/inventory.js';
 import {
   clearFaults,
+  clearLeftoverLab,
   findPod,
   injectBlackhole,
   injectLoss,
@@ -312,6 +313,10 @@ describe('lab lifecycle', () => {
       code: 'NS_ERR_LAB_ALREADY_UP',
     });
     await expect(labUp({ nodes: 1, podsPerNode: 0, stateDir: `${STATE_DIR}-other` })).rejects.toMatchObject({
+      code: 'NS_ERR_LAB_ALREADY_UP',
+    });
+    // What tests and benchmarks call first: it must refuse another lab, not tear it down.
+    await expect(clearLeftoverLab(`${STATE_DIR}-other`)).rejects.toMatchObject({
       code: 'NS_ERR_LAB_ALREADY_UP',
     });
     expect(await readFile(join(STATE_DIR, 'state.json'), 'utf8')).toBe(before);
