@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from '@jest/globals';
@@ -39,6 +39,15 @@ async function setup() {
   return { file, errors, snapshots, start };
 }
 
+/**
+ * As the lab writes inventories (and an operator should): a new file renamed into place. A plain
+ * writeFile truncates first, and a poll in between sees a broken file (then reported, rightly).
+ */
+async function put(file: string, text: string): Promise<void> {
+  await writeFile(`${file}.tmp`, text);
+  await rename(`${file}.tmp`, file);
+}
+
 const settle = () => new Promise((r) => setTimeout(r, 120)); // several polls
 async function until(check: () => boolean, ms = 5_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -51,12 +60,12 @@ async function until(check: () => boolean, ms = 5_000): Promise<void> {
 describe('NetnsSource', () => {
   it('reports the pods of its node, and a new snapshot when the file changes', async () => {
     const t = await setup();
-    await writeFile(t.file, inventory('node-1', ['web-1', 'web-2']));
+    await put(t.file, inventory('node-1', ['web-1', 'web-2']));
     await t.start();
     expect(t.snapshots).toEqual([['web-1', 'web-2']]);
     await settle();
     expect(t.snapshots).toHaveLength(1); // unchanged file: no new snapshot
-    await writeFile(t.file, inventory('node-1', ['web-2']));
+    await put(t.file, inventory('node-1', ['web-2']));
     await until(() => t.snapshots.length === 2);
     expect(t.snapshots).toEqual([['web-1', 'web-2'], ['web-2']]);
     expect(t.errors()).toEqual([]);
@@ -64,14 +73,14 @@ describe('NetnsSource', () => {
 
   it('keeps the last good pod set on a broken file, says so once, and recovers', async () => {
     const t = await setup();
-    await writeFile(t.file, inventory('node-1', ['web-1']));
+    await put(t.file, inventory('node-1', ['web-1']));
     await t.start();
-    await writeFile(t.file, '{"node": "node-1", "pods": [ {"name": ');
+    await put(t.file, '{"node": "node-1", "pods": [ {"name": ');
     await until(() => t.errors().length === 1);
     await settle();
     expect(t.snapshots).toEqual([['web-1']]);
     expect(t.errors()).toHaveLength(1);
-    await writeFile(t.file, inventory('node-1', ['web-1', 'web-3']));
+    await put(t.file, inventory('node-1', ['web-1', 'web-3']));
     await until(() => t.snapshots.length === 2);
     expect(t.snapshots).toEqual([['web-1'], ['web-1', 'web-3']]);
     expect(t.errors()).toHaveLength(1);
@@ -81,7 +90,7 @@ describe('NetnsSource', () => {
     const t = await setup();
     await t.start(); // no file yet
     await settle();
-    await writeFile(t.file, inventory('node-2', ['other']));
+    await put(t.file, inventory('node-2', ['other']));
     await until(() => t.errors().length === 2);
     await settle();
     expect(t.snapshots).toEqual([]);
