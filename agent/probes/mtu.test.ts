@@ -39,7 +39,7 @@ async function probe(port: number) {
   const { pod, udp } = await loopbackPod(1);
   sockets.push(udp);
   const mtu = new MtuProbe(
-    { intervalMs: 300_000, timeoutMs: 150, copies: 3 },
+    { intervalMs: 300_000, timeoutMs: 300, copies: 3 },
     async (_netns, ips) =>
       new Map(ips.map((ip) => [ip, { dev: 'eth0', interfaceMtu: 1500, learnedMtu: undefined }])),
     silentLogger(),
