@@ -56,7 +56,7 @@ beforeAll(async () => {
     // Fast rounds so the test gathers hundreds of probes in seconds.
     agentArgs: [
       '--reachability-interval=1s',
-      '--reachability-probes=10',
+      '--reachability-probes=20',
       '--reachability-spacing=20ms',
       '--reachability-timeout=300ms',
       '--batch-interval=200ms',
@@ -87,13 +87,26 @@ describe('reachability end to end on the lab', () => {
   });
 
   it('reports every lab pod, with per-pod series', async () => {
-    const samples = await ns.metrics();
-    for (const node of state.nodes) {
-      for (const pod of node.pods) {
-        const match = { namespace: pod.namespace, pod: pod.name, node: node.name };
-        expect(sumOf(samples, 'netsonar_pod_reachability_probes_sent_total', match)).toBeGreaterThan(0);
-      }
-    }
+    const silent = async () => {
+      const samples = await ns.metrics();
+      return state.nodes.flatMap((node) =>
+        node.pods
+          .filter(
+            (pod) =>
+              sumOf(samples, 'netsonar_pod_reachability_probes_sent_total', {
+                namespace: pod.namespace,
+                pod: pod.name,
+                node: node.name,
+              }) === 0,
+          )
+          .map((pod) => pod.name),
+      );
+    };
+    // A pod's first round falls somewhere in its first interval (1 s here).
+    await waitFor(async () => (await silent()).length === 0, 10_000, 'every pod to report probes').catch(
+      () => undefined,
+    );
+    expect(await silent()).toEqual([]);
   });
 
   it('measures 20% injected loss within ±5 points, 100% for a blackhole, and no loss on pairs off the faulty links', async () => {
@@ -102,15 +115,17 @@ describe('reachability end to end on the lab', () => {
     // Let rounds that started before the fault finish and reach the collector.
     await new Promise((r) => setTimeout(r, 2_000));
     const before = pairTotals(await ns.metrics());
+    // ±5 points must hold for an honest 20 %, not just usually: over 1 500 probes the binomial
+    // spread is 1 point, so ±5 is ~5σ (over 600 it was ~3σ, and one CI run measured 26.3 %).
     await waitFor(
-      async () => (delta(before, pairTotals(await ns.metrics())).get('node-1>node-2')?.sent ?? 0) >= 600,
+      async () => (delta(before, pairTotals(await ns.metrics())).get('node-1>node-2')?.sent ?? 0) >= 1500,
       90_000,
-      '600 probes from node-1 to node-2',
+      '1 500 probes from node-1 to node-2',
     );
     const d = delta(before, pairTotals(await ns.metrics()));
     const lossy = d.get('node-1>node-2') ?? { sent: 0, lost: 0 };
     const pct = (100 * lossy.lost) / lossy.sent;
-    expect(lossy.sent).toBeGreaterThanOrEqual(500);
+    expect(lossy.sent).toBeGreaterThanOrEqual(1500);
     expect(pct).toBeGreaterThanOrEqual(15);
     expect(pct).toBeLessThanOrEqual(25);
     const hole = d.get('node-1>node-3') ?? { sent: 0, lost: 0 };
